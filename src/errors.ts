@@ -20,7 +20,14 @@ export type ErrorCode =
   | 'ERR_RELOAD_FAILED'
   | 'ERR_RELOAD_UNAVAILABLE'
   | 'ERR_DOCKER'
-  | 'ERR_USAGE';
+  | 'ERR_USAGE'
+  | 'ERR_SHIPPER_FULL'
+  | 'ERR_SHIPPER_STOPPED'
+  | 'ERR_TOKENS_FILE'
+  | 'ERR_SURICATA_YAML_MISSING'
+  | 'ERR_SURICATA_YAML_INVALID'
+  | 'ERR_STATE_INVALID'
+  | 'ERR_STATUS_UNAVAILABLE';
 
 export class AgentError extends Error {
   readonly code: ErrorCode;
