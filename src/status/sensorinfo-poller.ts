@@ -73,6 +73,26 @@ function initialState(configured: boolean): SubscriptionState {
   };
 }
 
+const FIELD_ALIASES: Record<string, readonly string[]> = {
+  event_received: ['event_received', 'last_event_received'],
+  last_rule_download: ['last_rule_download'],
+  last_heartbeat: ['last_heartbeat'],
+};
+
+/**
+ * A timestamp field of a sensorinfo answer as text, by the plugin's name (`event_received`,
+ * `last_rule_download`, `last_heartbeat`), accepting the `last_`-prefixed spelling too. Null when absent.
+ */
+export function sensorInfoField(info: Readonly<Record<string, unknown>> | null, name: 'event_received' | 'last_rule_download' | 'last_heartbeat'): string | null {
+  if (!info) return null;
+  for (const key of FIELD_ALIASES[name]!) {
+    const v = info[key];
+    if (typeof v === 'string' && v !== '') return v;
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  }
+  return null;
+}
+
 /** Reads the server's status word from a sensorinfo body; null when there is none we know. */
 export function serverStatusOf(body: Record<string, unknown>): 'ACTIVE' | 'DORMANT' | 'DISABLED' | null {
   const raw = body['sensor_status'] ?? body['status'];
@@ -101,14 +121,10 @@ export function explainStatus(status: SubscriptionStatus, facts: ExplanationFact
     if (facts.shipperLastError) out.push(`The event shipper's last error: ${facts.shipperLastError}.`);
   }
   if (info) {
-    const seen = [
-      ['event_received', 'last event received'],
-      ['last_heartbeat', 'last heartbeat received'],
-    ] as const;
-    for (const [key, label] of seen) {
-      const v = info[key];
-      if (typeof v === 'string' && v !== '') out.push(`The server reports its ${label} at ${v}.`);
-    }
+    const ev = sensorInfoField(info, 'event_received');
+    if (ev) out.push(`The server reports its last event received at ${ev}.`);
+    const hb = sensorInfoField(info, 'last_heartbeat');
+    if (hb) out.push(`The server reports its last heartbeat received at ${hb}.`);
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { silentLogger } from '../logger.js';
 import { createControlPlaneHttp, describeHttpFailure } from '../util/http-client.js';
 import { agentVersion } from '../heartbeat/agent-version.js';
 import { rulesLastUpdateAt, type AgentStatus } from './agent-status.js';
-import { SubscriptionPoller, type SubscriptionState } from './sensorinfo-poller.js';
+import { SubscriptionPoller, sensorInfoField, type SubscriptionState } from './sensorinfo-poller.js';
 
 const LABEL = 22;
 const row = (label: string, value: string): string => `${`${label}:`.padEnd(LABEL)}${value}`;
@@ -17,12 +17,11 @@ const orDash = (v: unknown): string => (typeof v === 'string' && v !== '' ? v : 
  * Used by `status --remote`, and inside `formatStatusSummary`.
  */
 export function formatSubscriptionSummary(sub: SubscriptionState): string {
-  const info = sub.sensorInfo ?? {};
   const lines = [
     row('Status', sub.status === 'ERROR' && sub.lastServerStatus ? `ERROR (server last said ${sub.lastServerStatus})` : sub.status),
-    row('Event received', orDash(info['event_received'])),
-    row('Last rule download', orDash(info['last_rule_download'])),
-    row('Last heartbeat', orDash(info['last_heartbeat'])),
+    row('Event received', orDash(sensorInfoField(sub.sensorInfo, 'event_received'))),
+    row('Last rule download', orDash(sensorInfoField(sub.sensorInfo, 'last_rule_download'))),
+    row('Last heartbeat', orDash(sensorInfoField(sub.sensorInfo, 'last_heartbeat'))),
     row('Checked at', orDash(sub.checkedAt)),
   ];
   if (sub.reason) lines.push(row('Reason', sub.reason));
