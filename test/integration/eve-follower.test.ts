@@ -1,0 +1,428 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { StartAt } from '../../src/config.js';
+import { CheckpointStore } from '../../src/eve/checkpoint-store.js';
+import { EveFollower, type EveLine, type EveFollowerOptions } from '../../src/eve/eve-follower.js';
+import { createLogger, silentLogger, type Logger } from '../../src/logger.js';
+
+const POLL_MS = 20;
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'eve-follower-'));
+}
+
+const line = (n: number): string => `{"event_type":"alert","n":${n}}`;
+const linesText = (from: number, to: number): string => {
+  let s = '';
+  for (let n = from; n < to; n++) s += `${line(n)}\n`;
+  return s;
+};
+
+async function until(what: string, pred: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Lets the follower run several poll cycles, to show that something does NOT happen. */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, POLL_MS * 6));
+
+/** Captures log records as parsed objects. */
+function capturingLogger(): { log: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) records.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { log: createLogger('debug', 'json', stream), records };
+}
+
+interface Harness {
+  dir: string;
+  eve: string;
+  stateDir: string;
+  follower: EveFollower;
+  got: EveLine[];
+  store: CheckpointStore;
+}
+
+function harness(opts: { dir?: string; startAt?: StartAt; autoAck?: boolean; maxLineBytes?: number; maxPendingLines?: number; now?: () => number; log?: Logger } = {}): Harness {
+  const dir = opts.dir ?? tempDir();
+  const eve = join(dir, 'eve.json');
+  const stateDir = join(dir, 'state');
+  const log = opts.log ?? silentLogger();
+  const store = new CheckpointStore(stateDir, log);
+  const got: EveLine[] = [];
+  const options: EveFollowerOptions = {
+    path: eve,
+    startAt: opts.startAt ?? { kind: 'beginning' },
+    maxLineBytes: opts.maxLineBytes ?? 1_048_576,
+    pollIntervalMs: POLL_MS,
+    maxPendingLines: opts.maxPendingLines ?? 10_000,
+  };
+  const autoAck = opts.autoAck ?? true;
+  const follower: EveFollower = new EveFollower(
+    options,
+    store,
+    log,
+    (lines) => {
+      got.push(...lines);
+      if (autoAck) for (const l of lines) follower.ack(l.seq);
+    },
+    opts.now,
+  );
+  return { dir, eve, stateDir, follower, got, store };
+}
+
+const texts = (got: EveLine[]): string[] => got.map((l) => l.text);
+const expected = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => line(from + i));
+
+test('reads every line exactly once and in order across a rename rotation with writes during the rotation', async (t) => {
+  const h = harness();
+  t.after(() => h.follower.stop());
+  await h.follower.start();
+  const fd = openSync(h.eve, 'a');
+  for (let n = 0; n < 1000; n += 100) {
+    writeSync(fd, linesText(n, n + 100));
+    await new Promise((r) => setImmediate(r));
+  }
+  renameSync(h.eve, `${h.eve}.1`);
+  // The writer keeps appending to the renamed file until it reopens, as Suricata does after HUP.
+  for (let n = 1000; n < 1500; n += 50) {
+    writeSync(fd, linesText(n, n + 50));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  closeSync(fd);
+  const fd2 = openSync(h.eve, 'a');
+  for (let n = 1500; n < 3000; n += 100) writeSync(fd2, linesText(n, n + 100));
+  closeSync(fd2);
+
+  await until('3000 lines', () => h.got.length >= 3000);
+  await settle();
+  assert.deepEqual(texts(h.got), expected(0, 3000));
+  assert.deepEqual(h.got.map((l) => l.seq), Array.from({ length: 3000 }, (_, i) => i + 1));
+  const firstFile = h.got.slice(0, 1500);
+  const secondFile = h.got.slice(1500);
+  assert.ok(firstFile.every((l) => l.file === h.eve && l.offset === Buffer.byteLength(linesText(0, Number(JSON.parse(l.text).n)))));
+  assert.ok(secondFile.every((l) => l.file === h.eve && l.offset === Buffer.byteLength(linesText(1500, Number(JSON.parse(l.text).n)))));
+  assert.equal(h.follower.stats().rotations, 1);
+  await h.follower.flushCheckpoint();
+  const cp = h.follower.stats().checkpoint;
+  assert.equal(cp?.ino, statSync(h.eve).ino);
+  assert.equal(cp?.offset, statSync(h.eve).size);
+});
+
+test('starts over at offset 0 after copytruncate', async (t) => {
+  const h = harness();
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, linesText(0, 100));
+  await h.follower.start();
+  await until('first 100 lines', () => h.got.length === 100);
+  copyFileSync(h.eve, `${h.eve}.1`);
+  truncateSync(h.eve, 0);
+  appendFileSync(h.eve, linesText(100, 110));
+  await until('110 lines', () => h.got.length >= 110);
+  await settle();
+  assert.deepEqual(texts(h.got), expected(0, 110));
+  assert.equal(h.got[100]!.offset, 0);
+  assert.equal(h.follower.stats().truncations, 1);
+  assert.equal(h.follower.stats().rotations, 0);
+});
+
+test('finishes a deleted open file, then follows a new file with the same name', async (t) => {
+  const h = harness();
+  t.after(() => h.follower.stop());
+  const fd = openSync(h.eve, 'a');
+  writeSync(fd, linesText(0, 50));
+  await h.follower.start();
+  await until('50 lines', () => h.got.length === 50);
+  unlinkSync(h.eve);
+  writeSync(fd, linesText(50, 60));
+  await until('60 lines from the deleted file', () => h.got.length === 60);
+  assert.equal(h.follower.stats().state, 'following');
+  closeSync(fd);
+  writeFileSync(h.eve, linesText(60, 80));
+  await until('80 lines', () => h.got.length >= 80);
+  await settle();
+  assert.deepEqual(texts(h.got), expected(0, 80));
+  assert.equal(h.got[60]!.offset, 0);
+  assert.equal(h.follower.stats().rotations, 1);
+});
+
+test('hands out a partial last line only after its newline arrives', async (t) => {
+  const h = harness();
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, '{"a":1}\n{"b":');
+  await h.follower.start();
+  await until('first line', () => h.got.length === 1);
+  await settle();
+  assert.deepEqual(texts(h.got), ['{"a":1}']);
+  assert.equal(h.follower.stats().offset, 8);
+  appendFileSync(h.eve, '2,"c":"é');
+  await settle();
+  assert.equal(h.got.length, 1);
+  appendFileSync(h.eve, '"}\r\n{"d":4}\n');
+  await until('three lines', () => h.got.length === 3);
+  assert.deepEqual(texts(h.got), ['{"a":1}', '{"b":2,"c":"é"}', '{"d":4}']);
+  assert.deepEqual(h.got.map((l) => l.offset), [0, 8, 8 + Buffer.byteLength('{"b":2,"c":"é"}\r\n')]);
+});
+
+test('skips a line longer than maxLineBytes, counts it, logs its offset, and keeps the next line intact', async (t) => {
+  const { log, records } = capturingLogger();
+  const h = harness({ maxLineBytes: 1024, log });
+  t.after(() => h.follower.stop());
+  const first = '{"n":0}\n';
+  writeFileSync(h.eve, `${first}{"big":"${'x'.repeat(3000)}`);
+  await h.follower.start();
+  await until('first line', () => h.got.length === 1);
+  appendFileSync(h.eve, `${'y'.repeat(3000)}`);
+  await settle();
+  appendFileSync(h.eve, `"}\n{"n":2}\n`);
+  await until('line after the long one', () => h.got.length === 2);
+  await settle();
+  assert.deepEqual(texts(h.got), ['{"n":0}', '{"n":2}']);
+  const size = statSync(h.eve).size;
+  assert.equal(h.got[1]!.offset, size - '{"n":2}\n'.length);
+  assert.equal(h.follower.stats().linesTooLong, 1);
+  const warn = records.find((r) => r['code'] === 'ERR_EVE_LINE_TOO_LONG');
+  assert.ok(warn, 'a warning names the skipped line');
+  assert.equal(warn['file'], h.eve);
+  assert.equal(warn['offset'], first.length);
+  await h.follower.flushCheckpoint();
+  assert.equal(h.follower.stats().checkpoint?.offset, size);
+});
+
+test('stops reading at maxPendingLines without acks and resumes when lines are acknowledged', async (t) => {
+  const h = harness({ autoAck: false, maxPendingLines: 10 });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, linesText(0, 100));
+  await h.follower.start();
+  await until('10 lines', () => h.got.length === 10);
+  await settle();
+  assert.equal(h.got.length, 10);
+  assert.equal(h.follower.stats().state, 'paused');
+  assert.equal(h.follower.stats().pendingLines, 10);
+  for (const l of h.got.slice(0, 5)) h.follower.ack(l.seq);
+  await until('15 lines', () => h.got.length === 15);
+  await settle();
+  assert.equal(h.got.length, 15);
+  for (let acked = 5; acked < 100; ) {
+    const upTo = h.got.length;
+    for (const l of h.got.slice(acked, upTo)) h.follower.ack(l.seq);
+    acked = upTo;
+    if (acked < 100) await until('more lines', () => h.got.length > upTo);
+  }
+  assert.deepEqual(texts(h.got), expected(0, 100));
+  assert.equal(h.follower.stats().pendingLines, 0);
+  await until('following again', () => h.follower.stats().state === 'following');
+});
+
+test('advances the checkpoint only over contiguously acknowledged lines', async (t) => {
+  const h = harness({ autoAck: false });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, linesText(0, 5));
+  await h.follower.start();
+  await until('5 lines', () => h.got.length === 5);
+  const end = (i: number): number => h.got[i]!.offset + Buffer.byteLength(h.got[i]!.text) + 1;
+  const checkpointOffset = async (): Promise<number | undefined> => {
+    await h.follower.flushCheckpoint();
+    return (await h.store.load())?.offset;
+  };
+  assert.equal(await checkpointOffset(), 0, 'startAt beginning is remembered at once');
+  h.follower.ack(h.got[2]!.seq);
+  h.follower.ack(h.got[1]!.seq);
+  assert.equal(await checkpointOffset(), 0);
+  h.follower.ack(h.got[0]!.seq);
+  assert.equal(await checkpointOffset(), end(2));
+  h.follower.ack(h.got[4]!.seq);
+  h.follower.ack(h.got[4]!.seq);
+  assert.equal(await checkpointOffset(), end(2));
+  h.follower.ack(h.got[3]!.seq);
+  assert.equal(await checkpointOffset(), end(4));
+  assert.equal(end(4), statSync(h.eve).size);
+});
+
+test('a new follower resumes exactly at the checkpoint of the previous one', async () => {
+  const dir = tempDir();
+  const a = harness({ dir, autoAck: false });
+  writeFileSync(a.eve, linesText(0, 10));
+  await a.follower.start();
+  await until('10 lines', () => a.got.length === 10);
+  for (const l of a.got.slice(0, 6)) a.follower.ack(l.seq);
+  a.follower.ack(a.got[8]!.seq); // not contiguous: must be read again
+  await a.follower.stop();
+  await a.follower.stop();
+
+  appendFileSync(a.eve, linesText(10, 12));
+  const b = harness({ dir, startAt: { kind: 'end' } });
+  await b.follower.start();
+  await until('6 lines', () => b.got.length === 6);
+  await settle();
+  await b.follower.stop();
+  assert.deepEqual(texts(b.got), expected(6, 12));
+  assert.equal(b.got[0]!.offset, Buffer.byteLength(linesText(0, 6)));
+});
+
+test('a new follower finishes the rotated file the checkpoint points into, then reads the current file from 0', async () => {
+  const dir = tempDir();
+  const a = harness({ dir, autoAck: false });
+  writeFileSync(a.eve, linesText(0, 10));
+  await a.follower.start();
+  await until('10 lines', () => a.got.length === 10);
+  for (const l of a.got.slice(0, 4)) a.follower.ack(l.seq);
+  await a.follower.stop();
+
+  renameSync(a.eve, `${a.eve}-20261203`);
+  writeFileSync(`${a.eve}.2`, linesText(900, 910)); // an unrelated sibling: must not be read
+  writeFileSync(a.eve, linesText(10, 15));
+  const b = harness({ dir, startAt: { kind: 'end' } });
+  await b.follower.start();
+  await until('11 lines', () => b.got.length === 11);
+  await settle();
+  await b.follower.stop();
+  assert.deepEqual(texts(b.got), expected(4, 15));
+  assert.ok(b.got.slice(0, 6).every((l) => l.file === `${a.eve}-20261203`));
+  assert.ok(b.got.slice(6).every((l) => l.file === a.eve));
+  assert.equal(b.got[6]!.offset, 0);
+  const cp = await b.store.load();
+  assert.equal(cp?.ino, statSync(a.eve).ino);
+  assert.equal(cp?.offset, statSync(a.eve).size);
+});
+
+test('reads the current file from 0 when the checkpointed file is gone', async () => {
+  const dir = tempDir();
+  const { log, records } = capturingLogger();
+  const a = harness({ dir });
+  writeFileSync(a.eve, linesText(0, 10));
+  await a.follower.start();
+  await until('10 lines', () => a.got.length === 10);
+  await a.follower.stop();
+  // The new file is made before the old one goes, so it cannot reuse the old inode number.
+  writeFileSync(`${dir}/next`, linesText(10, 13));
+  rmSync(a.eve);
+  renameSync(`${dir}/next`, a.eve);
+  const b = harness({ dir, startAt: { kind: 'end' }, log });
+  await b.follower.start();
+  await until('3 lines', () => b.got.length === 3);
+  await b.follower.stop();
+  assert.deepEqual(texts(b.got), expected(10, 13));
+  assert.ok(records.some((r) => r['level'] === 'warn' && String(r['message']).includes('gone')));
+});
+
+test('waits for a missing file and reads it from its start when it appears', async (t) => {
+  const { log, records } = capturingLogger();
+  const h = harness({ startAt: { kind: 'end' }, log });
+  t.after(() => h.follower.stop());
+  await h.follower.start();
+  await settle();
+  assert.equal(h.follower.stats().state, 'waiting-for-file');
+  assert.equal(records.filter((r) => String(r['message']).startsWith('Waiting for the eve file')).length, 1, 'logged once');
+  writeFileSync(h.eve, linesText(0, 3));
+  await until('3 lines', () => h.got.length === 3);
+  assert.deepEqual(texts(h.got), expected(0, 3));
+  assert.equal(h.follower.stats().state, 'following');
+});
+
+test('startAt end skips what is already in the file and reads what is appended', async (t) => {
+  const h = harness({ startAt: { kind: 'end' } });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, linesText(0, 5));
+  await h.follower.start();
+  await settle();
+  assert.equal(h.got.length, 0);
+  appendFileSync(h.eve, linesText(5, 7));
+  await until('2 lines', () => h.got.length === 2);
+  assert.deepEqual(texts(h.got), expected(5, 7));
+});
+
+test('startAt beginning reads the whole file', async (t) => {
+  const h = harness({ startAt: { kind: 'beginning' } });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, linesText(0, 5));
+  await h.follower.start();
+  await until('5 lines', () => h.got.length === 5);
+  assert.deepEqual(texts(h.got), expected(0, 5));
+});
+
+/** An eve line with a timestamp `hoursAgo` before `now`, written in the +0530 zone as Suricata would with TZ=Asia/Kolkata. */
+function tsLine(now: number, minutesAgo: number, n: number): string {
+  const local = new Date(now - minutesAgo * 60_000 + 330 * 60_000).toISOString().replace('Z', '');
+  return `{"timestamp":"${local}123+0530","event_type":"alert","n":${n}}`;
+}
+
+test('startAt lookback starts at the first line no older than the look-back window', async (t) => {
+  const now = Date.parse('2026-12-03T16:00:00Z');
+  const minutes = [600, 540, 480, 420, 360, 300, 240, 200, 181, 179, 120, 60, 30, 0];
+  const content = minutes.map((m, i) => `${tsLine(now, m, i)}\n`).join('');
+  const h = harness({ startAt: { kind: 'lookback', ms: 3 * 3_600_000, text: '3h' }, now: () => now });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, content);
+  await h.follower.start();
+  await until('5 lines', () => h.got.length === 5);
+  await settle();
+  assert.deepEqual(h.got.map((l) => JSON.parse(l.text).n), [9, 10, 11, 12, 13]);
+});
+
+test('startAt lookback reads nothing old when every line is older, and everything when none is', async () => {
+  const now = Date.parse('2026-12-03T16:00:00Z');
+  for (const [ago, want] of [[[5000, 4000, 3000], 0], [[30, 20, 10], 3]] as const) {
+    const h = harness({ startAt: { kind: 'lookback', ms: 3_600_000, text: '1h' }, now: () => now });
+    writeFileSync(h.eve, ago.map((m, i) => `${tsLine(now, m, i)}\n`).join(''));
+    await h.follower.start();
+    if (want > 0) await until(`${want} lines`, () => h.got.length === want);
+    await settle();
+    await h.follower.stop();
+    assert.equal(h.got.length, want);
+  }
+});
+
+test('moves a corrupt checkpoint aside, logs it with its code, and starts as if there were none', async (t) => {
+  const { log, records } = capturingLogger();
+  const dir = tempDir();
+  const h = harness({ dir, log, startAt: { kind: 'beginning' } });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, linesText(0, 3));
+  mkdirSync(h.stateDir);
+  writeFileSync(join(h.stateDir, 'checkpoint.json'), '{"version":1,"path":"/x","dev":');
+  await h.follower.start();
+  await until('3 lines', () => h.got.length === 3);
+  const err = records.find((r) => r['code'] === 'ERR_CHECKPOINT_INVALID');
+  assert.ok(err, 'the invalid checkpoint is logged with its code');
+  assert.equal(err['level'], 'error');
+  assert.ok(readdirSync(h.stateDir).some((n) => n.startsWith('checkpoint.json.corrupt-')));
+  await h.follower.flushCheckpoint();
+  const cp = JSON.parse(readFileSync(join(h.stateDir, 'checkpoint.json'), 'utf8'));
+  assert.equal(cp.offset, statSync(h.eve).size);
+});
+
+test('stop is idempotent and writes the final checkpoint', async () => {
+  const h = harness();
+  writeFileSync(h.eve, linesText(0, 20));
+  await h.follower.start();
+  await until('20 lines', () => h.got.length === 20);
+  await Promise.all([h.follower.stop(), h.follower.stop()]);
+  await h.follower.stop();
+  assert.equal(h.follower.stats().state, 'stopped');
+  const cp = await h.store.load();
+  assert.equal(cp?.offset, statSync(h.eve).size);
+  assert.equal(cp?.ino, statSync(h.eve).ino);
+});
+
+test('reads a file from its start when the checkpoint offset is not a line start in it (inode number reused)', async (t) => {
+  const h = harness({ startAt: { kind: 'end' } });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, linesText(0, 4));
+  const st = statSync(h.eve);
+  await h.store.save({ version: 1, path: h.eve, dev: st.dev, ino: st.ino, offset: 5, savedAt: new Date().toISOString() });
+  await h.follower.start();
+  await until('4 lines', () => h.got.length === 4);
+  assert.deepEqual(texts(h.got), expected(0, 4));
+});
