@@ -26,7 +26,7 @@ export interface BackoffOptions {
 export function retryDelayMs(attempt: number, opts: BackoffOptions, retryAfterMs: number | undefined, random: () => number): number {
   const base = Math.max(1, opts.baseMs);
   const max = Math.max(base, opts.maxMs);
-  const n = Math.max(1, Math.floor(Number.isFinite(attempt) ? attempt : 1));
+  const n = Number.isNaN(attempt) ? 1 : Math.max(1, Math.floor(Math.min(attempt, 1_000_000)));
   // 2^(n-1) overflows to Infinity for large n; min() with max keeps it finite.
   const ceiling = Math.min(max, base * 2 ** Math.min(n - 1, 52));
   const floor = Math.min(base / 2, ceiling);
