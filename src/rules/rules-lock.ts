@@ -9,8 +9,10 @@ import { AgentError, errorCode } from '../errors.js';
  * PID no longer runs (or is this very process, which does not hold it: PID 1 again after a
  * container restart) is stale and taken over.
  */
+/** Lock files held by this process (across RulesLock instances). */
+const heldHere = new Set<string>();
+
 export class RulesLock {
-  private held = false;
   private tail: Promise<void> = Promise.resolve();
   readonly path: string;
 
@@ -26,11 +28,11 @@ export class RulesLock {
     await prev;
     try {
       await this.acquireFile();
-      this.held = true;
+      heldHere.add(this.path);
       try {
         return await fn();
       } finally {
-        this.held = false;
+        heldHere.delete(this.path);
         await fs.rm(this.path, { force: true });
       }
     } finally {
@@ -55,7 +57,7 @@ export class RulesLock {
       }
       const owner = await this.readOwner();
       // An unreadable lock may be one being written right now: stale only once it is old.
-      const stale = owner === null ? await this.olderThan(10_000) : !this.pidAlive(owner) || (owner === process.pid && !this.held);
+      const stale = owner === null ? await this.olderThan(10_000) : !this.pidAlive(owner) || (owner === process.pid && !heldHere.has(this.path));
       if (!stale) {
         throw new AgentError('ERR_RULES_LOCKED', `Another rules update is running (process ${owner}, lock ${this.path}).`, { pid: owner, lock: this.path });
       }

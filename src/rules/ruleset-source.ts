@@ -20,7 +20,7 @@ export function chooseSource(status: SubscriptionStatus, hasToken: boolean): Sou
     case 'DORMANT':
       return { source: 'etpro', reason: `Subscription status is ${status}: using ET Pro.` };
     case 'ERROR':
-      return { source: 'etpro', reason: 'Subscription status is unknown (sensorinfo failed): trying ET Pro, ET Open if it fails.' };
+      return { source: 'etpro', reason: 'Subscription status is ERROR (sensorinfo failed, status unknown): trying ET Pro, ET Open if it fails.' };
     case 'DISABLED':
       return { source: 'etopen', reason: 'Subscription status is DISABLED: using ET Open.' };
     case 'UNCONFIGURED':
