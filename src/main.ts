@@ -1,0 +1,307 @@
+import { redactConfig, type Config } from './config.js';
+import { errorMessage } from './errors.js';
+import type { Logger } from './logger.js';
+import { CheckpointStore } from './eve/checkpoint-store.js';
+import { EveFollower, type FollowerStats } from './eve/eve-follower.js';
+import { EventShipper, type Outcome } from './telemetry/event-shipper.js';
+import { createTelemetryClient, type TelemetryClient } from './telemetry/telemetry-client.js';
+import { loadLocalNetworks } from './telemetry/local-networks-loader.js';
+import { LocalNetworks } from './telemetry/local-networks.js';
+import { TelemetrySids } from './telemetry/telemetry-sids.js';
+import { TelemetryPipeline } from './telemetry/telemetry-pipeline.js';
+import { UnixSocketControl } from './suricata/suricata-control.js';
+import { createHeartbeatFacts, HeartbeatJob } from './heartbeat/heartbeat-job.js';
+import type { HeartbeatFacts } from './heartbeat/heartbeat-facts.js';
+import { SensorIdStore } from './heartbeat/sensor-id.js';
+import { agentVersion } from './heartbeat/agent-version.js';
+import { createControlPlaneHttp } from './util/http-client.js';
+import { SubscriptionPoller } from './status/sensorinfo-poller.js';
+import { StatusServer, type Readiness } from './status/status-server.js';
+import type { AgentStatus, FollowerStatus, RulesStatus } from './status/agent-status.js';
+import { RulesUpdater, rulesUpdaterConfig } from './rules/rules-updater.js';
+import { RulesScheduler } from './rules/rules-scheduler.js';
+import { createReloader } from './suricata/reload-strategy.js';
+import type { SuricataControl } from './suricata/suricata-control.js';
+import type { SubscriptionStatus } from './status/sensorinfo-poller.js';
+
+/** The shipper failing without a single success for this long makes /readyz answer 503. */
+const PROLONGED_FAILURE_MS = 10 * 60_000;
+const SIDS_REFRESH_MS = 30_000;
+
+const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+/**
+ * The running agent: builds every component from the validated config, starts them, and stops
+ * them in data order (readiness off → schedulers → shipper drains → follower writes the final
+ * checkpoint → clients → status server).
+ */
+export class Agent {
+  private readonly startedAt = Date.now();
+  private readonly control: UnixSocketControl;
+  private readonly checkpoints: CheckpointStore;
+  private readonly sids: TelemetrySids;
+  private readonly facts: HeartbeatFacts;
+  private readonly heartbeat: HeartbeatJob;
+  private readonly subscription: SubscriptionPoller;
+  private readonly statusServer: StatusServer;
+  private readonly sensorIds: SensorIdStore;
+  private readonly rulesUpdater: RulesUpdater;
+  private readonly rulesScheduler: RulesScheduler;
+  private client: TelemetryClient | null = null;
+  private shipper: EventShipper | null = null;
+  private follower: EveFollower | null = null;
+  private pipeline: TelemetryPipeline | null = null;
+  private networks: LocalNetworks = new LocalNetworks([]);
+  private privacy = { homeNetSource: 'not loaded yet', warnings: [] as string[] };
+  private sensorId: string | null = null;
+  private sidsTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+  private ready = false;
+
+  constructor(
+    readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.control = new UnixSocketControl(config.suricata.socket);
+    this.checkpoints = new CheckpointStore(config.stateDir, log.child({ component: 'checkpoint' }));
+    this.sids = new TelemetrySids(config.rules.dir, log.child({ component: 'telemetry-sids' }));
+    this.sensorIds = new SensorIdStore(config.stateDir, log.child({ component: 'sensor-id' }));
+    const http = createControlPlaneHttp({ baseUrl: config.baseUrl, token: config.token, timeoutMs: config.httpTimeoutMs, caFile: config.caFile });
+    this.facts = createHeartbeatFacts(config, log.child({ component: 'heartbeat' }), this.control);
+    this.heartbeat = new HeartbeatJob(
+      { facts: this.facts, http, enabled: config.heartbeat.enabled && config.token !== null, spreadS: config.heartbeat.spreadS },
+      log.child({ component: 'heartbeat' }),
+    );
+    this.subscription = new SubscriptionPoller(
+      {
+        token: config.token,
+        pollS: config.status.pollS,
+        http,
+        explain: () => ({
+          lastEventAckAt: iso(this.shipper?.stats().lastAckAt),
+          lastHeartbeatAckAt: this.heartbeat.state().lastSuccessAt,
+          startedAt: iso(this.startedAt)!,
+          alertsAcked: this.shipper?.stats().acked ?? 0,
+          shipperLastError: this.shipper?.stats().lastError ?? null,
+        }),
+      },
+      log.child({ component: 'subscription' }),
+    );
+    this.rulesUpdater = createRulesUpdater(config, this.control, () => this.subscription.current().status, log.child({ component: 'rules' }));
+    this.rulesScheduler = new RulesScheduler(this.rulesUpdater, config.rules, log.child({ component: 'rules' }));
+    this.statusServer = new StatusServer(
+      { port: config.status.port, addr: config.status.addr, snapshot: () => this.snapshot(), readiness: () => this.readiness() },
+      log.child({ component: 'status' }),
+    );
+  }
+
+  get statusUrl(): string | null {
+    return this.statusServer.url;
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    log.info('Agent starting.', { version: agentVersion(), config: redactConfig(config) });
+    if (config.tokenWasTrimmed) log.warn('The token had white space around it; it was trimmed.');
+    if (config.token === null) log.warn('No token configured (ETPRO_TOKEN / ETPRO_TOKEN_FILE): no alerts or heartbeats are sent; rules come from ET Open.');
+
+    await this.statusServer.start();
+    log.info('Status server listening.', { url: this.statusServer.url });
+
+    const loaded = await loadLocalNetworks(config.privacy, log.child({ component: 'privacy' }));
+    this.networks = loaded.networks;
+    this.privacy = { homeNetSource: loaded.homeNetSource, warnings: loaded.warnings };
+    await this.sids.refresh();
+    this.sidsTimer = setInterval(() => void this.sids.refresh(), SIDS_REFRESH_MS);
+    this.sidsTimer.unref();
+    this.sensorId = await this.sensorIds.get().catch(() => null);
+
+    if (config.token !== null) {
+      this.client = createTelemetryClient({
+        baseUrl: config.baseUrl,
+        token: config.token,
+        timeoutMs: config.httpTimeoutMs,
+        caFile: config.caFile,
+        maxConnections: config.shipper.maxInFlight,
+        userAgent: `etpro-telemetry-sidecar/${agentVersion()}`,
+      });
+      this.shipper = new EventShipper(
+        { ...config.shipper, maxQueued: config.eve.maxPendingLines },
+        this.client,
+        log.child({ component: 'shipper' }),
+        (id: number, _outcome: Outcome) => this.follower?.ack(id),
+      );
+      this.shipper.onCapacity(() => this.pipeline?.drain());
+      this.shipper.start();
+    }
+
+    this.pipeline = new TelemetryPipeline(
+      {
+        networks: () => this.networks,
+        telemetrySids: () => this.sids.current(),
+        sink: this.shipper,
+        ack: (seq) => this.follower?.ack(seq),
+        onStats: (record) => this.facts.noteEveStats(record),
+      },
+      log.child({ component: 'pipeline' }),
+    );
+    this.follower = new EveFollower(
+      {
+        path: config.eve.path,
+        startAt: config.eve.startAt,
+        maxLineBytes: config.eve.maxLineBytes,
+        pollIntervalMs: config.eve.pollIntervalMs,
+        maxPendingLines: config.eve.maxPendingLines,
+      },
+      this.checkpoints,
+      log.child({ component: 'follower' }),
+      (lines) => this.pipeline!.handle(lines),
+    );
+    await this.follower.start();
+
+    await this.subscription.start();
+    this.heartbeat.start();
+    if (config.rules.updateEnabled) this.rulesScheduler.start();
+    this.ready = true;
+    log.info('Agent started.', { eve: config.eve.path, collector: config.baseUrl, status: this.statusServer.url });
+  }
+
+  /** Idempotent; resolves when everything has stopped. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const { log, config } = this;
+    this.ready = false;
+    log.info('Agent stopping.', { graceMs: config.shutdownGraceMs });
+    const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        log.error(`Failed to stop ${what} cleanly.`, { error: errorMessage(err) });
+      }
+    };
+    if (this.sidsTimer) clearInterval(this.sidsTimer);
+    await step('the rules scheduler', () => this.rulesScheduler.stop());
+    await step('the subscription poller', () => this.subscription.stop());
+    await step('the heartbeat', () => this.heartbeat.stop());
+    await step('the shipper', () => this.shipper?.stop(config.shutdownGraceMs));
+    await step('the follower', () => this.follower?.stop());
+    await step('the telemetry client', () => this.client?.close());
+    await step('the status server', () => this.statusServer.stop());
+    const f = this.follower?.stats();
+    log.info('Agent stopped.', { checkpoint: f?.checkpoint ?? null, alertsAcked: this.shipper?.stats().acked ?? 0 });
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (!this.ready) reasons.push('the agent is not started (or is stopping)');
+    const f = this.follower?.stats();
+    if (f && f.state === 'stopped') reasons.push('the eve.json follower is stopped');
+    const s = this.shipper?.stats();
+    if (s && s.failingSince !== null && Date.now() - s.failingSince > PROLONGED_FAILURE_MS) {
+      reasons.push(`the collector has been failing since ${iso(s.failingSince)} (${s.lastError ?? 'unknown error'})`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  snapshot(): AgentStatus {
+    const f = this.follower?.stats() ?? null;
+    const s = this.shipper?.stats() ?? null;
+    const c = this.pipeline?.counters;
+    return {
+      agent: {
+        version: agentVersion(),
+        startedAt: iso(this.startedAt)!,
+        uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+        sensorId: this.sensorId,
+        platform: this.config.platform,
+      },
+      subscription: this.subscription.current(),
+      telemetry: {
+        follower: f === null ? null : followerStatus(f),
+        alertsRead: c?.alertsRead ?? 0,
+        alertsSent: s?.sent ?? 0,
+        alertsAcked: s?.acked ?? 0,
+        alertsRejected: s?.rejected ?? 0,
+        alertsFiltered: c?.alertsFiltered ?? 0,
+        malformedLines: c?.malformedLines ?? 0,
+        linesTooLong: f?.linesTooLong ?? 0,
+        lastEventSentAt: iso(c?.lastAlertAt),
+        lastAckAt: iso(s?.lastAckAt),
+        shipper: {
+          state: s === null ? (this.config.token === null ? 'paused' : 'idle') : s.state === 'retrying' ? 'backoff' : s.state,
+          lastError: s?.lastError ?? (this.config.token === null ? 'no token configured' : null),
+          inFlight: s?.inFlight ?? 0,
+        },
+      },
+      heartbeat: this.heartbeat.state(),
+      rules: this.rulesUpdater.status() as unknown as RulesStatus,
+      privacy: this.privacy,
+      config: redactConfig(this.config),
+    };
+  }
+}
+
+function followerStatus(f: FollowerStats): FollowerStatus {
+  return {
+    file: f.path,
+    running: f.state === 'following' || f.state === 'paused',
+    offset: f.offset,
+    size: f.state === 'waiting-for-file' ? null : f.fileSize,
+    lagBytes: f.state === 'waiting-for-file' ? null : f.lagBytes,
+    checkpointOffset: f.checkpoint?.offset ?? null,
+  };
+}
+
+/** The rules updater with the reload strategy of ETPRO_RELOAD (shared by `run` and `rules update`). */
+export function createRulesUpdater(config: Config, control: SuricataControl, subscription: () => SubscriptionStatus, log: Logger): RulesUpdater {
+  const reloader = createReloader(config.rules.reload, {
+    control,
+    pidfile: config.suricata.pidfile,
+    dockerSocket: config.suricata.dockerSocket,
+    container: config.suricata.container,
+    reloadTimeoutMs: config.rules.reloadTimeoutMs,
+    maxFailed: config.rules.maxFailed,
+    log,
+  });
+  return new RulesUpdater(rulesUpdaterConfig(config, `etpro-telemetry-sidecar/${agentVersion()}`), { control, subscription, reloader }, log);
+}
+
+/**
+ * `etpro-sidecar run`: start the agent and stop it on SIGTERM/SIGINT in data order. A second
+ * signal forces exit. Resolves with the exit code.
+ */
+export async function runAgent(config: Config, log: Logger): Promise<number> {
+  const agent = new Agent(config, log);
+  let signals = 0;
+  let resolveStop: (code: number) => void = () => undefined;
+  const stopped = new Promise<number>((r) => (resolveStop = r));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn('Second signal: exiting at once.', { signal: sig });
+      process.exit(130);
+    }
+    log.info('Signal received: shutting down.', { signal: sig });
+    agent.stop().then(
+      () => resolveStop(0),
+      (err) => {
+        log.error('Shutdown failed.', { error: errorMessage(err) });
+        resolveStop(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await agent.start();
+  } catch (err) {
+    log.error('Agent failed to start.', { error: errorMessage(err), code: (err as { code?: string }).code });
+    await agent.stop();
+    return 1;
+  }
+  return stopped;
+}

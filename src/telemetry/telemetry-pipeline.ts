@@ -1,0 +1,153 @@
+import type { Logger } from '../logger.js';
+import { RateLimitedLog } from '../logger.js';
+import type { EveLine } from '../eve/eve-follower.js';
+import { looksLikeAlert, parseEveLine, type EveRecord } from './eve-record.js';
+import { isTelemetryAlert } from './alert-filter.js';
+import { anonymize, serializeEvent } from './anonymizer.js';
+import type { LocalNetworks } from './local-networks.js';
+
+/** Where an anonymized alert goes: the shipper (or, for `dump`, standard output). */
+export interface AlertSink {
+  hasCapacity(): boolean;
+  submit(id: number, body: string): void;
+}
+
+export interface PipelineCounters {
+  linesSeen: number;
+  alertsRead: number;
+  alertsFiltered: number;
+  malformedLines: number;
+  addressesMasked: number;
+  statsRecords: number;
+  lastAlertAt: number | null;
+}
+
+export interface TelemetryPipelineDeps {
+  readonly networks: () => LocalNetworks;
+  readonly telemetrySids: () => ReadonlySet<number> | null;
+  /** Null while no token is configured: alerts are then held (not acknowledged), never dropped. */
+  readonly sink: AlertSink | null;
+  /** Told about every line that needs no delivery, so the follower can move its checkpoint. */
+  readonly ack: (seq: number) => void;
+  /** Receives each eve `stats` record (for the heartbeat's counters). */
+  readonly onStats?: (record: EveRecord) => void;
+  readonly now?: () => number;
+}
+
+const STATS_MARK = '"event_type":"stats"';
+
+/**
+ * The main job's transform stage: eve line → alert filter → anonymizer → sink. Non-alert lines
+ * are acknowledged at once without a full JSON parse (the hot path); alert lines are parsed,
+ * filtered by the telemetry SIDs, anonymized and handed to the sink under their line's sequence
+ * number, which the shipper acknowledges back once the collector has answered.
+ */
+export class TelemetryPipeline {
+  readonly counters: PipelineCounters = {
+    linesSeen: 0,
+    alertsRead: 0,
+    alertsFiltered: 0,
+    malformedLines: 0,
+    addressesMasked: 0,
+    statsRecords: 0,
+    lastAlertAt: null,
+  };
+  private readonly malformedLog: RateLimitedLog;
+  private readonly now: () => number;
+  private readonly held: EveLine[] = [];
+  private warnedNoToken = false;
+
+  constructor(
+    private readonly deps: TelemetryPipelineDeps,
+    private readonly log: Logger,
+  ) {
+    this.malformedLog = new RateLimitedLog(log, 'warn', 10_000);
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Lines the sink had no room for yet, waiting for `drain()`. */
+  get heldLines(): number {
+    return this.held.length;
+  }
+
+  handle(lines: readonly EveLine[]): void {
+    for (const line of lines) {
+      if (this.held.length > 0) this.held.push(line);
+      else this.handleOne(line);
+    }
+  }
+
+  /** Called when the sink has room again: feeds held lines in order. */
+  drain(): void {
+    while (this.held.length > 0 && this.sinkHasRoom()) {
+      this.handleOne(this.held.shift()!);
+    }
+  }
+
+  private sinkHasRoom(): boolean {
+    return this.deps.sink !== null && this.deps.sink.hasCapacity();
+  }
+
+  private handleOne(line: EveLine): void {
+    this.counters.linesSeen++;
+    const text = line.text;
+    if (!looksLikeAlert(text)) {
+      if (!isJsonObjectShape(text)) {
+        this.malformed(line, 'not a JSON object');
+      } else if (this.deps.onStats && text.includes(STATS_MARK)) {
+        const parsed = parseEveLine(text);
+        if (parsed.ok && parsed.record['event_type'] === 'stats') {
+          this.counters.statsRecords++;
+          this.deps.onStats(parsed.record);
+        }
+      }
+      this.deps.ack(line.seq);
+      return;
+    }
+    const parsed = parseEveLine(text);
+    if (!parsed.ok) {
+      this.malformed(line, parsed.reason);
+      this.deps.ack(line.seq);
+      return;
+    }
+    const record = parsed.record;
+    if (!isTelemetryAlert(record, this.deps.telemetrySids())) {
+      if (record['event_type'] === 'alert') this.counters.alertsFiltered++;
+      this.deps.ack(line.seq);
+      return;
+    }
+    const sink = this.deps.sink;
+    if (sink === null) {
+      if (!this.warnedNoToken) {
+        this.warnedNoToken = true;
+        this.log.warn('No token configured: alerts are not sent and stay unacknowledged in eve.json until a token is set.', {
+          hint: 'set ETPRO_TOKEN or ETPRO_TOKEN_FILE',
+        });
+      }
+      this.held.push(line);
+      this.counters.linesSeen--;
+      return;
+    }
+    if (!sink.hasCapacity()) {
+      this.held.push(line);
+      this.counters.linesSeen--;
+      return;
+    }
+    const out = anonymize(record, this.deps.networks());
+    if (out['src_ip'] !== record['src_ip']) this.counters.addressesMasked++;
+    if (out['dest_ip'] !== record['dest_ip']) this.counters.addressesMasked++;
+    this.counters.alertsRead++;
+    this.counters.lastAlertAt = this.now();
+    sink.submit(line.seq, serializeEvent(out));
+  }
+
+  private malformed(line: EveLine, reason: string): void {
+    this.counters.malformedLines++;
+    this.malformedLog.write('Skipped a malformed eve.json line.', { file: line.file, offset: line.offset, reason });
+  }
+}
+
+/** The cheap shape check for lines that are not parsed: Suricata writes one JSON object a line. */
+function isJsonObjectShape(text: string): boolean {
+  return text.charCodeAt(0) === 123 /* { */ && text.charCodeAt(text.length - 1) === 125 /* } */;
+}
