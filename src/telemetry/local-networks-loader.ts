@@ -78,7 +78,8 @@ export async function loadLocalNetworks(opts: LocalNetworksOptions, log: Logger)
       opts.maskPrivateRanges ? 'private ranges' : null,
       opts.maskInterfaceNetworks ? 'interface networks' : null,
     ].filter((s): s is string => s !== null);
-    const only = masked.length > 0 ? `only ${joinAnd(masked)} are masked` : 'no address is masked at all';
+    const verb = masked.length === 1 && masked[0] === 'ETPRO_HOME_NET' ? 'is' : 'are';
+    const only = masked.length > 0 ? `only ${joinAnd(masked)} ${verb} masked` : 'no address is masked at all';
     warnings.push(`No HOME_NET could be read (${homeNetProblem}); ${only}.`);
   }
 
