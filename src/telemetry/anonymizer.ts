@@ -45,8 +45,8 @@ const ALLOWED = new Set([
   'app_proto',
 ]);
 
-/** §3 rule 2. */
-const ALERT_REMOVED = new Set(['category', 'severity', 'gid', 'signature', 'metadata']);
+/** §3 rule 2 (and `__proto__`, which a plain assignment would turn into a prototype). */
+const ALERT_REMOVED = new Set(['category', 'severity', 'gid', 'signature', 'metadata', '__proto__']);
 
 /** §3 rules 2 and 5, plus the bodies (see above). */
 const HTTP_REMOVED = new Set([
@@ -61,6 +61,7 @@ const HTTP_REMOVED = new Set([
   'http_response_body',
   'http_request_body_printable',
   'http_response_body_printable',
+  '__proto__',
 ]);
 
 export function anonymize(record: EveRecord, nets: LocalNetworks): EveRecord {

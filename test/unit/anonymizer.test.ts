@@ -207,3 +207,12 @@ test('serializeEvent writes flow_id and parent_id as JSON numbers with every dig
 test('serializeEvent leaves a numeric flow_id as it is', () => {
   assert.equal(serializeEvent({ timestamp: 't', flow_id: 123 }), '{"timestamp":"t","flow_id":123}');
 });
+
+test('a "__proto__" key inside alert or http is dropped, not turned into a prototype', () => {
+  const parsed = parseEveLine('{"timestamp":"t","flow_id":1,"event_type":"alert","alert":{"signature_id":1,"__proto__":{"polluted":true}},"http":{"hostname":"a","__proto__":{"x":1}}}');
+  assert.ok(parsed.ok);
+  const out = anonymize(parsed.record, nets);
+  assert.equal(Object.getPrototypeOf(out['alert']), Object.prototype);
+  assert.equal(Object.getPrototypeOf(out['http']), Object.prototype);
+  assert.equal(serializeEvent(out), '{"timestamp":"t","flow_id":1,"event_type":"alert","alert":{"signature_id":1},"http":{"hostname":"a"}}');
+});
