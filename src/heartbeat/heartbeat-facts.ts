@@ -85,6 +85,11 @@ export class HeartbeatFacts {
     this.eveStats = { stats, atMs: Number.isFinite(parsed) ? parsed : this.now() };
   }
 
+  /** The sensor id (made and saved on first use), for /status. */
+  sensorId(): Promise<string> {
+    return this.opts.sensorIds.get();
+  }
+
   async collect(): Promise<HeartbeatPayload> {
     const sensorId = await this.opts.sensorIds.get();
     const [suricata, yaml] = await Promise.all([this.askSuricata(), this.readYaml()]);
