@@ -44,6 +44,8 @@ export interface ReferenceCollectorOptions {
   /** Largest accepted POST body; larger ones answer 413. Default 1 MiB. */
   readonly maxBodyBytes?: number;
   readonly now?: () => number;
+  /** Told about every stored event and when it arrived (epoch ms): for benchmarks and tests. */
+  readonly onEvent?: (event: Record<string, unknown>, receivedAt: number) => void;
 }
 
 export interface RecordedRequest {
@@ -141,8 +143,11 @@ export class ReferenceCollector {
     if (this.boundPort !== null) return this.boundPort;
     if (this.opts.dataDir !== null) {
       mkdirSync(this.opts.dataDir, { recursive: true });
-      this.eventsAppender = new NdjsonAppender(join(this.opts.dataDir, 'events.ndjson'));
-      this.heartbeatsAppender = new NdjsonAppender(join(this.opts.dataDir, 'heartbeats.ndjson'));
+      const onError = (file: string) => (err: Error) => this.log.error('Reference collector cannot write its data file; records stay in memory only.', { file, error: errorMessage(err) });
+      const events = join(this.opts.dataDir, 'events.ndjson');
+      const heartbeats = join(this.opts.dataDir, 'heartbeats.ndjson');
+      this.eventsAppender = new NdjsonAppender(events, onError(events));
+      this.heartbeatsAppender = new NdjsonAppender(heartbeats, onError(heartbeats));
     }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -164,8 +169,9 @@ export class ReferenceCollector {
         this.server.closeAllConnections();
         await closed;
       }
-      await this.eventsAppender?.close();
-      await this.heartbeatsAppender?.close();
+      // A write error was logged when it happened; closing must still finish.
+      await this.eventsAppender?.close().catch(() => undefined);
+      await this.heartbeatsAppender?.close().catch(() => undefined);
       this.log.info('Reference collector stopped.', { ...this.counts });
     })();
     return this.stopping;
@@ -355,6 +361,7 @@ export class ReferenceCollector {
       this.storedEvents.push(record);
       this.eventsAppender?.append(body.includes('\n') ? JSON.stringify(record) : body);
       this.counts.events++;
+      this.opts.onEvent?.(record as Record<string, unknown>, now);
       a.state.lastEvent = now;
       a.state.events++;
     } else {
