@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -10,7 +10,10 @@ import { sidsInRules } from '../../src/collector/rules-archive.js';
 import { isAgentError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 
-const FIXTURE_RULES = new URL('../fixtures/suricata-capture/et-test.rules', import.meta.url);
+// From test/integration (tsx) or dist/test/integration (compiled): the fixtures stay in test/fixtures.
+const FIXTURE_RULES = [new URL('../fixtures/suricata-capture/et-test.rules', import.meta.url), new URL('../../../test/fixtures/suricata-capture/et-test.rules', import.meta.url)].find((u) =>
+  existsSync(u),
+)!;
 
 const dirs: string[] = [];
 const collectors: ReferenceCollector[] = [];
