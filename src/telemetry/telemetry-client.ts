@@ -147,13 +147,18 @@ function readCa(caFile: string | null): string[] | undefined {
   return [...rootCertificates, extra];
 }
 
-/** The first {@link BODY_EXCERPT_BYTES} of a body as text; the rest is read and discarded. */
-async function excerpt(body: AsyncIterable<Buffer> & { dump(): Promise<void> }): Promise<string> {
+/** Past this, the rest of a rejection body is not read: the connection is dropped instead. */
+const BODY_READ_LIMIT = 65_536;
+
+/** The first {@link BODY_EXCERPT_BYTES} of a body as text; the rest is read and discarded (up to a limit). */
+async function excerpt(body: AsyncIterable<Buffer>): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     if (size < BODY_EXCERPT_BYTES) chunks.push(chunk);
     size += chunk.length;
+    // Leaving the loop destroys the body stream, and undici closes that connection.
+    if (size > BODY_READ_LIMIT) break;
   }
   const text = Buffer.concat(chunks).subarray(0, BODY_EXCERPT_BYTES).toString('utf8');
   return size > BODY_EXCERPT_BYTES ? `${text}…` : text;
