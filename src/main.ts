@@ -159,6 +159,7 @@ export class Agent {
     );
     await this.follower.start();
 
+    await this.rulesUpdater.loadInstalled().catch((err: unknown) => log.warn('Could not read the installed rules version.', { error: errorMessage(err) }));
     await this.subscription.start();
     this.heartbeat.start();
     if (config.rules.updateEnabled) this.rulesScheduler.start();

@@ -26,6 +26,7 @@ export const CHECKPOINT_FILE = 'checkpoint.json';
 export class CheckpointStore {
   readonly file: string;
   private tmpCounter = 0;
+  private dirReady = false;
 
   constructor(
     private readonly stateDir: string,
@@ -77,10 +78,17 @@ export class CheckpointStore {
     if (problem !== null) {
       throw new AgentError('ERR_CHECKPOINT_INVALID', `Refusing to write checkpoint ${this.file}: ${problem}.`, { file: this.file, problem });
     }
-    await mkdir(this.stateDir, { recursive: true });
+    if (!this.dirReady) {
+      await mkdir(this.stateDir, { recursive: true });
+      this.dirReady = true;
+    }
     const tmp = `${this.file}.tmp-${process.pid}-${++this.tmpCounter}`;
     const body = `${JSON.stringify({ version: 1, path: cp.path, dev: cp.dev, ino: cp.ino, offset: cp.offset, savedAt: cp.savedAt })}\n`;
-    const fh = await open(tmp, 'w', 0o644);
+    const fh = await open(tmp, 'w', 0o644).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      await mkdir(this.stateDir, { recursive: true }); // the state dir was removed while running
+      return open(tmp, 'w', 0o644);
+    });
     try {
       await fh.writeFile(body, 'utf8');
       await fh.sync();

@@ -68,6 +68,12 @@ interface OpenFile extends FileRef {
 }
 
 const READ_CHUNK_BYTES = 256 * 1024;
+/**
+ * Least time between two checkpoint writes while acknowledgements stream in. Each write costs an
+ * fsync of the file and of the directory; back to back they took a quarter of the agent's CPU at
+ * 15,000 alerts/s. After a kill -9, at most this much acknowledged work is sent again.
+ */
+const CHECKPOINT_MIN_GAP_MS = 100;
 
 /** True when `offset` is 0 or the byte before it is a newline, i.e. `offset` is a line start. */
 async function followsNewline(fh: FileHandle, offset: number): Promise<boolean> {
@@ -116,6 +122,7 @@ export class EveFollower {
   private savedPos: FilePosition | null = null;
   private lastCheckpointAt: number | null = null;
   private saving: Promise<void> | null = null;
+  private saveGapTimer: NodeJS.Timeout | null = null;
 
   private started = false;
   private stopped = false;
@@ -195,6 +202,8 @@ export class EveFollower {
     this.stopPromise = (async () => {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
+      if (this.saveGapTimer) clearTimeout(this.saveGapTimer);
+      this.saveGapTimer = null;
       this.watcher?.close();
       this.watcher = null;
       while (this.pumping) await this.pumping;
@@ -549,7 +558,7 @@ export class EveFollower {
 
   /** At most one write in flight; when it completes and the position moved meanwhile, write again. */
   private scheduleSave(): void {
-    if (this.saving || this.ackedPos === null || samePosition(this.ackedPos, this.savedPos)) return;
+    if (this.saving || this.saveGapTimer || this.ackedPos === null || samePosition(this.ackedPos, this.savedPos)) return;
     void this.save(this.ackedPos, false);
   }
 
@@ -565,7 +574,13 @@ export class EveFollower {
       }
     })().then((failure) => {
       this.saving = null;
-      if (failure === null) this.scheduleSave();
+      if (failure === null) {
+        this.saveGapTimer = setTimeout(() => {
+          this.saveGapTimer = null;
+          this.scheduleSave();
+        }, CHECKPOINT_MIN_GAP_MS);
+        this.saveGapTimer.unref();
+      }
       else if (!rethrow) this.saveErrorLog.write('Could not write the checkpoint; retrying on the next poll.', { file: this.checkpoints.file, error: errorMessage(failure), errno: errorCode(failure) });
       return failure;
     });

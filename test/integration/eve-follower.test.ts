@@ -22,7 +22,7 @@ const linesText = (from: number, to: number): string => {
   return s;
 };
 
-async function until(what: string, pred: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function until(what: string, pred: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pred()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
