@@ -13,6 +13,7 @@ COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY src ./src
 RUN npx tsc -p tsconfig.json \
+ && chmod 0755 dist/src/cli.js \
  && npm prune --omit=dev --no-audit --no-fund \
  && rm -rf node_modules/.cache node_modules/.package-lock.json
 
@@ -30,7 +31,7 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/bin/npm /usr/local/bin/npx
  && mkdir -p /var/lib/etpro-sidecar /var/lib/etpro-collector \
  && chown "$UID:$GID" /var/lib/etpro-sidecar /var/lib/etpro-collector \
  && chmod 0750 /var/lib/etpro-sidecar /var/lib/etpro-collector \
- && printf '#!/bin/sh\nexec node /opt/etpro-sidecar/dist/src/cli.js "$@"\n' > /usr/local/bin/etpro-sidecar \
+ && printf '#!/bin/sh\nexec /opt/etpro-sidecar/dist/src/cli.js "$@"\n' > /usr/local/bin/etpro-sidecar \
  && chmod 0755 /usr/local/bin/etpro-sidecar
 WORKDIR /opt/etpro-sidecar
 COPY --from=build /build/package.json ./package.json

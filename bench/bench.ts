@@ -125,7 +125,11 @@ async function main(): Promise<void> {
 
     const t0 = Date.now();
     const ownCpu0 = process.cpuUsage();
-    const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    // The agent runs as its executable does: with the node flags of its shebang line.
+    const shebang = readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
+    const shebangArgs = shebang.replace(/^#!.*?\bnode\b/, '').split(' ').filter((a) => a !== '');
+    const nodeArgs = [...shebangArgs, ...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')];
+    console.log(`agent: node ${[...nodeArgs, 'dist/src/cli.js', 'run'].join(' ')}`);
     agent = spawn(process.execPath, [...nodeArgs, CLI, 'run'], {
       env: {
         PATH: process.env['PATH'] ?? '',

@@ -152,6 +152,7 @@ export class Agent {
         maxLineBytes: config.eve.maxLineBytes,
         pollIntervalMs: config.eve.pollIntervalMs,
         maxPendingLines: config.eve.maxPendingLines,
+        lineFilter: this.pipeline.wantsLine,
       },
       this.checkpoints,
       log.child({ component: 'follower' }),

@@ -33,6 +33,12 @@ export interface EveFollowerOptions {
   maxLineBytes: number;
   pollIntervalMs: number;
   maxPendingLines: number;
+  /**
+   * Optional pre-filter on a line's raw bytes `[start, end)`: `false` means the consumer has no
+   * use for the line, which is then neither decoded nor handed out and counts as acknowledged.
+   * Most eve lines are not alerts; this keeps them from ever becoming strings.
+   */
+  lineFilter?: (bytes: Buffer, start: number, end: number) => boolean;
 }
 
 export type FollowerState = 'waiting-for-file' | 'following' | 'paused' | 'stopped';
@@ -169,6 +175,7 @@ export class EveFollower {
         });
       },
       blank: () => {},
+      ...(opts.lineFilter ? { wants: opts.lineFilter } : {}),
     };
   }
 

@@ -6,6 +6,11 @@ export interface LineSink {
   tooLong(start: number, end: number): void;
   /** An empty line: nothing to hand out. */
   blank(start: number, end: number): void;
+  /**
+   * Optional: asked with a line's bytes before it is decoded. `false` skips the line (it goes to
+   * `blank`), so lines the consumer has no use for never become strings.
+   */
+  wants?(bytes: Buffer, start: number, end: number): boolean;
 }
 
 const NL = 10;
@@ -88,15 +93,22 @@ export class LineSplitter {
               this.tailLen = 0;
               return emitted;
             }
-            let text: string;
+            let bytes: Buffer;
+            let from: number;
             if (this.tailLen === 0) {
-              text = chunk.toString('utf8', i, i + len);
+              bytes = chunk;
+              from = i;
             } else {
               this.tail.push(chunk.subarray(i, nl));
-              text = Buffer.concat(this.tail, this.tailLen + (nl - i)).toString('utf8', 0, len);
+              bytes = Buffer.concat(this.tail, this.tailLen + (nl - i));
+              from = 0;
             }
-            sink.line(text, start, end);
-            emitted++;
+            if (sink.wants !== undefined && !sink.wants(bytes, from, from + len)) {
+              sink.blank(start, end);
+            } else {
+              sink.line(bytes.toString('utf8', from, from + len), start, end);
+              emitted++;
+            }
           }
         }
       }

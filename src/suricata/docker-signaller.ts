@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { AgentError, errorMessage } from '../errors.js';
 
 /** Which container runs Suricata: `ETPRO_SURICATA_CONTAINER` parsed. */
@@ -47,17 +47,23 @@ export interface ContainerSignaller {
   isRunning(id: string): Promise<boolean>;
 }
 
-/** ContainerSignaller over dockerode on the Engine's unix socket. */
+/**
+ * ContainerSignaller over dockerode on the Engine's unix socket. dockerode (about 25 MB of
+ * resident memory) is loaded on first use, so agents that reload otherwise never pay for it.
+ */
 export class DockerodeSignaller implements ContainerSignaller {
-  private readonly docker: Docker;
+  private client: Promise<Docker> | null = null;
 
-  constructor(readonly socketPath: string) {
-    this.docker = new Docker({ socketPath, timeout: 10_000 });
+  constructor(readonly socketPath: string) {}
+
+  private get docker(): Promise<Docker> {
+    this.client ??= import('dockerode').then(({ default: DockerCtor }) => new DockerCtor({ socketPath: this.socketPath, timeout: 10_000 }));
+    return this.client;
   }
 
   async ping(): Promise<boolean> {
     try {
-      await this.docker.ping();
+      await (await this.docker).ping();
       return true;
     } catch {
       return false;
@@ -68,14 +74,14 @@ export class DockerodeSignaller implements ContainerSignaller {
     try {
       if (target.kind === 'label') {
         const label = target.value === null ? target.key : `${target.key}=${target.value}`;
-        const list = await this.docker.listContainers({ filters: { label: [label], status: ['running'] } });
+        const list = await (await this.docker).listContainers({ filters: { label: [label], status: ['running'] } });
         if (list.length !== 1) {
           throw new AgentError('ERR_DOCKER', `${list.length === 0 ? 'No' : `${list.length}`} running containers with label ${label}${list.length > 1 ? ': make the label unique to Suricata' : ''}.`, { label, count: list.length });
         }
         return { id: list[0]!.Id, name: (list[0]!.Names[0] ?? list[0]!.Id).replace(/^\//, '') };
       }
       const ref = target.kind === 'id' ? target.id : target.name;
-      const info = await this.docker.getContainer(ref).inspect();
+      const info = await (await this.docker).getContainer(ref).inspect();
       if (!info.State.Running) throw new AgentError('ERR_DOCKER', `Container ${info.Name.replace(/^\//, '')} is not running.`, { container: ref });
       return { id: info.Id, name: info.Name.replace(/^\//, '') };
     } catch (err) {
@@ -88,7 +94,7 @@ export class DockerodeSignaller implements ContainerSignaller {
 
   async signal(id: string, signal: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).kill({ signal });
+      await (await this.docker).getContainer(id).kill({ signal });
     } catch (err) {
       throw new AgentError('ERR_DOCKER', `Docker could not send ${signal} to container ${id.slice(0, 12)}: ${errorMessage(err)}`, { statusCode: (err as { statusCode?: number }).statusCode }, { cause: err });
     }
@@ -96,7 +102,7 @@ export class DockerodeSignaller implements ContainerSignaller {
 
   async isRunning(id: string): Promise<boolean> {
     try {
-      return (await this.docker.getContainer(id).inspect()).State.Running === true;
+      return (await (await this.docker).getContainer(id).inspect()).State.Running === true;
     } catch {
       return false;
     }

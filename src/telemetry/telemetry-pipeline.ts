@@ -35,6 +35,8 @@ export interface TelemetryPipelineDeps {
 }
 
 const STATS_MARK = '"event_type":"stats"';
+const ALERT_BYTES = Buffer.from('"event_type":"alert"');
+const STATS_BYTES = Buffer.from(STATS_MARK);
 
 /**
  * The main job's transform stage: eve line → alert filter → anonymizer → sink. Non-alert lines
@@ -64,6 +66,17 @@ export class TelemetryPipeline {
     this.malformedLog = new RateLimitedLog(log, 'warn', 10_000);
     this.now = deps.now ?? Date.now;
   }
+
+  /**
+   * The follower's pre-filter on raw bytes: the lines this stage acts on are alerts, `stats`
+   * records (when someone listens) and lines that are not even shaped like a JSON object (to count
+   * them as malformed). Everything else is acknowledged without ever being decoded.
+   */
+  readonly wantsLine = (bytes: Buffer, start: number, end: number): boolean => {
+    if (bytes[start] !== 123 /* { */ || bytes[end - 1] !== 125 /* } */) return true;
+    const line = bytes.subarray(start, end);
+    return line.indexOf(ALERT_BYTES) >= 0 || (this.deps.onStats !== undefined && line.indexOf(STATS_BYTES) >= 0);
+  };
 
   /** Lines the sink had no room for yet, waiting for `drain()`. */
   get heldLines(): number {
