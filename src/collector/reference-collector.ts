@@ -325,9 +325,13 @@ export class ReferenceCollector {
 
   private sensorInfo(a: Extract<Auth, { ok: true }>): Record<string, unknown> {
     const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+    // The plugin's dashboard widget reads `sensor_status` and `event_received`; the longer names
+    // are kept beside them for clients that use those.
     return {
+      sensor_status: a.status,
       status: a.status,
       sensor_id: a.state.sensorId,
+      event_received: iso(a.state.lastEvent),
       last_event_received: iso(a.state.lastEvent),
       last_rule_download: iso(a.state.lastRuleDownload),
       last_heartbeat: iso(a.state.lastHeartbeat),

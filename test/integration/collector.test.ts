@@ -172,8 +172,10 @@ describe('ReferenceCollector: sensorinfo', () => {
     assert.equal((await fetch(`${c.url}/api/v1/ruleset/engine/suricata/5`, { headers: bearer('tok') })).status, 200);
     const info = await sensorInfo(c, 'tok');
     assert.deepEqual(info, {
+      sensor_status: 'ACTIVE',
       status: 'ACTIVE',
       sensor_id: 'abc-123',
+      event_received: '2026-05-01T12:00:00.000Z',
       last_event_received: '2026-05-01T12:00:00.000Z',
       last_heartbeat: '2026-05-01T12:01:00.000Z',
       last_rule_download: '2026-05-01T12:02:00.000Z',
