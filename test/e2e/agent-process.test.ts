@@ -98,11 +98,13 @@ async function startCollector(): Promise<ReferenceCollector> {
 
 /**
  * An HTTP proxy in front of the collector that holds each request `delayMs` before forwarding
- * it, or holds requests forever while `hang` is set: a slow or stuck collector.
+ * it, or holds every request after the first `hangAfter` forever: a slow or stuck collector.
  */
 class DelayProxy {
   delayMs = 0;
-  hang = false;
+  /** Events forwarded before every later one is held forever (a stuck collector). */
+  hangAfter = Infinity;
+  private seen = 0;
   private readonly server: Server;
   private readonly upstream = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   private port = 0;
@@ -122,7 +124,7 @@ class DelayProxy {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (this.hang) return; // never answered
+      if (req.url === '/api/v1/event' && ++this.seen > this.hangAfter) return; // never answered
       setTimeout(() => {
         const up = request(
           { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers, agent: this.upstream },
@@ -271,12 +273,12 @@ test('SIGTERM with requests stuck at the collector exits 0 within the shutdown g
   writeFileSync(s.evePath, `${fixtureLines().join('\n')}\n`);
   const collector = await startCollector();
   const proxy = new DelayProxy(new URL(collector.url));
+  proxy.hangAfter = 20;
   const url = await proxy.start();
   const agent = runCli(['run'], s.env(url, { ETPRO_SHUTDOWN_GRACE_MS: String(GRACE_MS), ETPRO_MAX_IN_FLIGHT: '4' }));
-  await statusUrlOf(agent);
-  await until('some events acknowledged', () => collector.stats().events >= 20);
-  proxy.hang = true;
-  await sleep(300);
+  const url2 = await statusUrlOf(agent);
+  await until('the first events acknowledged', () => collector.stats().events >= 20);
+  await until('requests stuck at the collector', async () => (await getStatus(url2))['telemetry']['shipper']['inFlight'] > 0);
   const t0 = Date.now();
   const { code } = await terminate(agent);
   const took = Date.now() - t0;
