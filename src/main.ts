@@ -106,7 +106,6 @@ export class Agent {
     if (config.token === null) log.warn('No token configured (ETPRO_TOKEN / ETPRO_TOKEN_FILE): no alerts or heartbeats are sent; rules come from ET Open.');
 
     await this.statusServer.start();
-    log.info('Status server listening.', { url: this.statusServer.url });
 
     const loaded = await loadLocalNetworks(config.privacy, log.child({ component: 'privacy' }));
     this.networks = loaded.networks;
@@ -228,6 +227,8 @@ export class Agent {
         alertsSent: s?.sent ?? 0,
         alertsAcked: s?.acked ?? 0,
         alertsRejected: s?.rejected ?? 0,
+        retries: s?.retries ?? 0,
+        authFailures: s?.authFailures ?? 0,
         alertsFiltered: c?.alertsFiltered ?? 0,
         malformedLines: c?.malformedLines ?? 0,
         linesTooLong: f?.linesTooLong ?? 0,

@@ -53,6 +53,10 @@ export interface TelemetryStatus {
   readonly alertsAcked: number;
   /** Alerts the collector refused with a 4xx other than 401/403/408/429: skipped. */
   readonly alertsRejected: number;
+  /** Sends that got a retryable answer (408, 429, 5xx, timeout, connection error) and were retried. */
+  readonly retries?: number;
+  /** Answers 401/403 (token wrong or revoked). */
+  readonly authFailures?: number;
   /** Alerts not sent because their SID is not in telemetry_sids.txt. */
   readonly alertsFiltered: number;
   readonly malformedLines: number;

@@ -59,6 +59,8 @@ export class AgentMetrics {
     counter('etpro_alerts_sent_total', 'Alerts sent to the collector.', (s) => s.telemetry.alertsSent);
     counter('etpro_alerts_acked_total', 'Alerts acknowledged by the collector (HTTP 201).', (s) => s.telemetry.alertsAcked);
     counter('etpro_alerts_rejected_total', 'Alerts the collector refused and that were skipped.', (s) => s.telemetry.alertsRejected);
+    counter('etpro_event_retries_total', 'Event sends retried after 408, 429, 5xx, a timeout or a connection error.', (s) => s.telemetry.retries ?? 0);
+    counter('etpro_event_auth_failures_total', 'Event sends answered 401 or 403 (token wrong or revoked).', (s) => s.telemetry.authFailures ?? 0);
     counter('etpro_alerts_filtered_total', 'Alerts not sent because their SID is not in telemetry_sids.txt.', (s) => s.telemetry.alertsFiltered);
     counter('etpro_eve_malformed_lines_total', 'eve.json lines skipped because they are not JSON or lack a timestamp.', (s) => s.telemetry.malformedLines);
     counter('etpro_eve_lines_too_long_total', 'eve.json lines skipped because they exceed ETPRO_MAX_LINE_BYTES.', (s) => s.telemetry.linesTooLong);
