@@ -45,22 +45,57 @@ export function parseRuleLine(line: string, group: string): ParsedRule | null {
   return { raw, enabled: m[1] === undefined && !/^\s/.test(line), gid: optionNumber(m[4]!, 'gid') ?? 1, sid, rev: optionNumber(m[4]!, 'rev') ?? 0, group };
 }
 
-/** Parses a rule file, joining `\`-continued lines as Suricata does. */
-export function parseRuleFile(file: RuleFile): ParsedRule[] {
-  const out: ParsedRule[] = [];
+/** Lines of a rule file that are neither blank, comments nor parseable rules. */
+export interface SkippedLines {
+  /** Archive path of the file. */
+  readonly file: string;
+  readonly count: number;
+  /** 1-based line number of the first one (where a `\`-continued rule starts). */
+  readonly firstLine: number;
+}
+
+/**
+ * Parses a rule file, joining `\`-continued lines as Suricata does, and counts the lines that are
+ * not blank, not comments (`#`) and not parseable rules (e.g. a missing `;` before `sid:`).
+ */
+export function parseRuleFileDetailed(file: RuleFile): { rules: ParsedRule[]; skipped: SkippedLines | null } {
+  const rules: ParsedRule[] = [];
   let pending = '';
-  for (const line of file.text.split('\n')) {
+  let pendingStart = 0;
+  let count = 0;
+  let firstLine = 0;
+  const lines = file.text.split('\n');
+  lines.forEach((line, i) => {
     const l = line.replace(/\r$/, '');
+    if (pending === '') pendingStart = i + 1;
     if (l.endsWith('\\')) {
       pending += l.slice(0, -1);
-      continue;
+      return;
     }
     const full = pending + l;
     pending = '';
     const r = parseRuleLine(full, file.path);
-    if (r) out.push(r);
+    if (r) rules.push(r);
+    else if (full.trim() !== '' && !full.trimStart().startsWith('#')) {
+      count++;
+      if (firstLine === 0) firstLine = pendingStart;
+    }
+  });
+  if (pending.trim() !== '' && !pending.trimStart().startsWith('#')) {
+    // A file ending in a continuation: parse what is there, as Suricata would.
+    const r = parseRuleLine(pending, file.path);
+    if (r) rules.push(r);
+    else {
+      count++;
+      if (firstLine === 0) firstLine = pendingStart;
+    }
   }
-  return out;
+  return { rules, skipped: count > 0 ? { file: file.path, count, firstLine } : null };
+}
+
+/** Parses a rule file, joining `\`-continued lines as Suricata does. */
+export function parseRuleFile(file: RuleFile): ParsedRule[] {
+  return parseRuleFileDetailed(file).rules;
 }
 
 // ---------------------------------------------------------------- matchers
@@ -218,6 +253,10 @@ export interface SelectionResult {
   readonly files: readonly string[];
   /** Categories asked for that the archive does not have. */
   readonly missingCategories: readonly string[];
+  /** SIDs of every rule written, enabled or not, sorted. */
+  readonly allSids: readonly number[];
+  /** Per selected file: lines that are not blank, comments or parseable rules (left out of the set). */
+  readonly skipped: readonly SkippedLines[];
 }
 
 export const IGNORED_FILE = /deleted\.rules$/;
@@ -236,8 +275,11 @@ export function selectRules(files: readonly RuleFile[], policy: SelectionPolicy)
 
   // Duplicate gid:sid: the highest rev wins (Suricata refuses duplicates of the same rev).
   const byKey = new Map<string, { rule: ParsedRule; enabled: boolean; raw: string }>();
+  const skipped: SkippedLines[] = [];
   for (const f of ruleFiles) {
-    for (const rule of parseRuleFile(f)) {
+    const parsed = parseRuleFileDetailed(f);
+    if (parsed.skipped) skipped.push(parsed.skipped);
+    for (const rule of parsed.rules) {
       const key = `${rule.gid}:${rule.sid}`;
       const prev = byKey.get(key);
       if (prev && prev.rule.rev >= rule.rev) continue;
@@ -260,6 +302,7 @@ export function selectRules(files: readonly RuleFile[], policy: SelectionPolicy)
     }
   }
   enabledSids.sort((a, b) => a - b);
+  const allSids = [...byKey.values()].map((v) => v.rule.sid).sort((a, b) => a - b);
   return {
     text: lines.length > 0 ? `${lines.join('\n')}\n` : '',
     total: byKey.size,
@@ -268,5 +311,7 @@ export function selectRules(files: readonly RuleFile[], policy: SelectionPolicy)
     enabledSids,
     files: ruleFiles.map((f) => f.path),
     missingCategories,
+    allSids,
+    skipped,
   };
 }

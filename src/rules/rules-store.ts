@@ -143,12 +143,37 @@ export class RulesStore {
     await syncDir(this.rulesDir);
   }
 
-  /** Puts the last-known-good set back. Throws ERR_RULES_ARCHIVE when there is none. */
+  /** The files of the last-known-good copy, or null when there is no copy. */
+  private async lastKnownGoodFiles(): Promise<string[] | null> {
+    const manifest = await readOrNull(join(this.stateDir, LKG_DIR, 'manifest.json'));
+    if (manifest === null) return null;
+    try {
+      const files = (JSON.parse(manifest.toString('utf8')) as { files?: unknown }).files;
+      return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * True when a last-known-good set exists: a copy holding `suricata.rules`. The copy taken before
+   * the first install of an empty rules dir holds nothing and does not count.
+   */
+  async hasLastKnownGood(): Promise<boolean> {
+    return (await this.lastKnownGoodFiles())?.includes(RULES_FILE) === true;
+  }
+
+  /**
+   * Puts the last-known-good set back. Throws ERR_RULES_ARCHIVE (reason `no-last-known-good`) and
+   * touches nothing when there is no copy or the copy has no `suricata.rules`: restoring it would
+   * empty the rules dir.
+   */
   async restoreLastKnownGood(): Promise<string[]> {
     const dir = join(this.stateDir, LKG_DIR);
-    const manifest = await readOrNull(join(dir, 'manifest.json'));
-    if (manifest === null) throw new AgentError('ERR_RULES_ARCHIVE', `No last-known-good rules in ${dir} to roll back to.`, { reason: 'no-last-known-good' });
-    const present = (JSON.parse(manifest.toString('utf8')) as { files: string[] }).files;
+    const present = await this.lastKnownGoodFiles();
+    if (present === null || !present.includes(RULES_FILE)) {
+      throw new AgentError('ERR_RULES_ARCHIVE', `No last-known-good rules in ${dir} to roll back to.`, { reason: 'no-last-known-good' });
+    }
     const files: RuleSetFiles = {};
     for (const name of MANAGED_FILES) {
       if (present.includes(name)) files[name] = await fs.readFile(join(dir, name));

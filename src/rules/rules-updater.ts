@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { SubscriptionStatus } from '../status/sensorinfo-poller.js';
 import type { Reloader, ReloadResult } from '../suricata/reload-verify.js';
 import type { SuricataControl } from '../suricata/suricata-control.js';
-import { parseMatcherList, parseModifyList, parseRuleFile, selectRules, type SelectionPolicy } from './rule-selector.js';
+import { parseMatcherList, parseModifyList, parseRuleFile, selectRules, type SelectionPolicy, type SelectionResult } from './rule-selector.js';
 import { RulesHttp, safeUrl, type Validators } from './rules-http.js';
 import { RulesLock } from './rules-lock.js';
 import { CLASSIFICATION_FILE, RULES_FILE, RulesStore, SIDS_FILE, VERSION_FILE, type InstalledVersion, type RuleSetFiles } from './rules-store.js';
@@ -60,6 +60,10 @@ export interface RulesUpdateResult {
   readonly rollback: RollbackInfo | null;
   /** Categories asked for in ETPRO_CATEGORIES that the archive does not have. */
   readonly missingCategories: readonly string[];
+  /** Lines in the selected rule files that are neither blank, comments nor parseable rules (left out). */
+  readonly skippedLines: number;
+  /** SIDs listed in telemetry_sids.txt that are not among the installed rules (the file is written as given). */
+  readonly telemetrySidsNotInRules: number;
 }
 
 export interface RollbackInfo {
@@ -83,8 +87,30 @@ export interface RulesStatus {
   readonly lastReload: { readonly method: string; readonly ok: boolean; readonly verified: boolean; readonly loaded: number | null; readonly failed: number | null; readonly durationMs: number; readonly at: string } | null;
   readonly rollback: { readonly at: string; readonly reason: string; readonly ok: boolean } | null;
   readonly lastError: { readonly code: string; readonly message: string; readonly at: string } | null;
+  /** From the last install: rule-file lines that were not rules, and telemetry SIDs without a rule. */
+  readonly skippedLines: number | null;
+  readonly telemetrySidsNotInRules: number | null;
+  /** Whether suricata.rules exists in the rules dir (checked after every update and at load); null = not checked yet. */
+  readonly rulesFilePresent: boolean | null;
   readonly running: boolean;
 }
+
+/**
+ * One sentence naming what is wrong with the rules, for readiness: the last update ended rolled
+ * back without a working restore, or the rules dir has no suricata.rules after an update. Null when fine.
+ */
+export function rulesHealthProblem(status: RulesStatus): string | null {
+  if (status.lastOutcome === 'rolled-back' && status.rollback && !status.rollback.ok) {
+    return `The last rules update failed and the rollback did not restore a working set (${status.rollback.reason}).`;
+  }
+  if (status.lastOutcome !== null && status.rulesFilePresent === false) {
+    return `The rules dir has no ${RULES_FILE} after the last rules update (${status.lastOutcome}${status.lastError ? `: ${status.lastError.code}` : ''}).`;
+  }
+  return null;
+}
+
+/** What the rollback reports when the new set failed on a rules dir that had no set before. */
+export const NO_LAST_KNOWN_GOOD = 'no last-known-good set to roll back to; the new files stay';
 
 interface Candidate {
   readonly source: RulesetSource;
@@ -96,7 +122,17 @@ interface Candidate {
   readonly validators: { etag: string | null; lastModified: string | null };
 }
 
-type Fetched = Candidate | { readonly unchanged: true; readonly source: RulesetSource; readonly reason: string; readonly version: string; readonly why: string };
+type Fetched =
+  | Candidate
+  | {
+      readonly unchanged: true;
+      readonly source: RulesetSource;
+      readonly reason: string;
+      readonly version: string;
+      readonly why: string;
+      /** Set when the installed set was kept because its source failed. */
+      readonly problem?: { readonly code: string; readonly message: string };
+    };
 
 const SMALL_BODY = 64 * 1024;
 const MIB = 1_048_576;
@@ -105,8 +141,20 @@ function basename(p: string): string {
   return p.slice(p.lastIndexOf('/') + 1);
 }
 
-function sidCount(text: string): number {
-  return text.split('\n').filter((l) => /^\s*\d+\s*$/.test(l)).length;
+function sidsOf(text: string): number[] {
+  return text
+    .split('\n')
+    .filter((l) => /^\s*\d+\s*$/.test(l))
+    .map((l) => Number(l.trim()));
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await fs.access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -132,6 +180,9 @@ export class RulesUpdater {
     lastReload: null,
     rollback: null,
     lastError: null,
+    skippedLines: null,
+    telemetrySidsNotInRules: null,
+    rulesFilePresent: null,
     running: false,
   };
 
@@ -158,6 +209,7 @@ export class RulesUpdater {
   /** Fills status() from the installed telemetry_version.json (at start, before any update). */
   async loadInstalled(): Promise<InstalledVersion | null> {
     const v = await this.store.readInstalled().catch(() => null);
+    this.st.rulesFilePresent = await fileExists(`${this.cfg.rules.dir}/${RULES_FILE}`);
     if (v && this.st.version === null) {
       this.st.version = v.version;
       this.st.source = v.source;
@@ -174,7 +226,6 @@ export class RulesUpdater {
       try {
         const result = await this.runUpdate(opts.force === true);
         this.st.lastOutcome = result.outcome;
-        if (result.outcome !== 'rolled-back') this.st.lastError = null;
         return result;
       } catch (err) {
         const code = errorCode(err) ?? 'ERR_RULES_DOWNLOAD';
@@ -183,6 +234,7 @@ export class RulesUpdater {
         this.log.error('Rules update failed; installed rules unchanged.', { code, error: errorMessage(err), ...(isAgentError(err) ? { reason: err.details['reason'] } : {}) });
         throw err;
       } finally {
+        this.st.rulesFilePresent = await fileExists(`${this.cfg.rules.dir}/${RULES_FILE}`);
         this.st.running = false;
       }
     });
@@ -208,6 +260,7 @@ export class RulesUpdater {
         this.st.ruleCount = installed.ruleCount;
         this.st.telemetrySidCount = installed.telemetrySidCount;
       }
+      this.st.lastError = fetched.problem ? { ...fetched.problem, at: this.iso() } : null;
       return {
         outcome: 'unchanged',
         source: fetched.source,
@@ -218,6 +271,8 @@ export class RulesUpdater {
         reload: null,
         rollback: null,
         missingCategories: [],
+        skippedLines: 0,
+        telemetrySidsNotInRules: 0,
       };
     }
 
@@ -235,7 +290,9 @@ export class RulesUpdater {
     const sidsEntry = [...c.files].find(([p]) => basename(p) === SIDS_FILE);
     const classEntry = [...c.files].find(([p]) => basename(p) === CLASSIFICATION_FILE);
     const sidsText = sidsEntry ? sidsEntry[1].toString('utf8') : null;
-    const telemetrySidCount = sidsText === null ? 0 : sidCount(sidsText);
+    const telemetrySids = sidsText === null ? [] : sidsOf(sidsText);
+    const telemetrySidCount = telemetrySids.length;
+    const { skippedLines, telemetrySidsNotInRules } = this.reportGaps(sel, telemetrySids, sidsEntry?.[0] ?? SIDS_FILE);
     const version: InstalledVersion = {
       version: c.version,
       source: c.source,
@@ -259,7 +316,7 @@ export class RulesUpdater {
 
     const reload = await this.deps.reloader.reload({ enabledRules: sel.enabled });
     this.recordReload(reload);
-    const base = { source: c.source, reason: c.reason, missingCategories: sel.missingCategories };
+    const base = { source: c.source, reason: c.reason, missingCategories: sel.missingCategories, skippedLines, telemetrySidsNotInRules };
 
     if (reload.ok || isUnavailable(reload)) {
       if (reload.ok) this.log.info('Rules reloaded.', { method: reload.method, verified: reload.verified, loaded: reload.loaded, failed: reload.failed, durationMs: reload.durationMs, note: reload.note });
@@ -268,6 +325,8 @@ export class RulesUpdater {
       this.st.version = c.version;
       this.st.ruleCount = sel.enabled;
       this.st.telemetrySidCount = telemetrySidCount;
+      this.st.skippedLines = skippedLines;
+      this.st.telemetrySidsNotInRules = telemetrySidsNotInRules;
       this.st.lastError = reload.ok ? null : { code: reload.error!.code, message: reload.error!.message, at: this.iso() };
       return { ...base, outcome: 'installed', version: c.version, ruleCount: sel.enabled, telemetrySidCount, reload, rollback: null };
     }
@@ -276,6 +335,20 @@ export class RulesUpdater {
     const why = reload.error?.message ?? 'reload failed';
     this.log.error('Rule reload failed verification; rolling back to the last-known-good rules.', { method: reload.method, code: reload.error?.code, error: why, failedRules: reload.failedRules });
     let rollback: RollbackInfo;
+    if (!(await this.store.hasLastKnownGood().catch(() => false))) {
+      // The rules dir had no set before this one: restoring "nothing" would leave Suricata without rules.
+      rollback = { at: this.iso(), reason: `${why}; ${NO_LAST_KNOWN_GOOD}`, reload: null, ok: false };
+      this.log.error(`Cannot roll back: ${NO_LAST_KNOWN_GOOD}.`, { code: reload.error?.code, error: why, dir: this.cfg.rules.dir });
+      this.st.rollback = { at: rollback.at, reason: rollback.reason, ok: false };
+      this.st.lastError = { code: reload.error?.code ?? 'ERR_RELOAD_FAILED', message: `${why} (${NO_LAST_KNOWN_GOOD})`, at: rollback.at };
+      this.st.lastUpdateAt = version.installedAt;
+      this.st.version = c.version;
+      this.st.ruleCount = sel.enabled;
+      this.st.telemetrySidCount = telemetrySidCount;
+      this.st.skippedLines = skippedLines;
+      this.st.telemetrySidsNotInRules = telemetrySidsNotInRules;
+      return { ...base, outcome: 'rolled-back', version: c.version, ruleCount: sel.enabled, telemetrySidCount, reload, rollback };
+    }
     try {
       await this.store.restoreLastKnownGood();
       const restoredText = await fs.readFile(`${this.cfg.rules.dir}/${RULES_FILE}`, 'utf8').catch(() => '');
@@ -295,6 +368,32 @@ export class RulesUpdater {
     this.st.ruleCount = restored?.ruleCount ?? null;
     this.st.telemetrySidCount = restored?.telemetrySidCount ?? null;
     return { ...base, outcome: 'rolled-back', version: c.version, ruleCount: sel.enabled, telemetrySidCount, reload, rollback };
+  }
+
+  /**
+   * Warns once about rule-file lines that are not rules and about telemetry SIDs without a rule.
+   * Suricata stays the judge of rule syntax (the reload verification counts rules it fails); this
+   * only keeps such lines from vanishing without a word.
+   */
+  private reportGaps(sel: SelectionResult, telemetrySids: readonly number[], sidsPath: string): { skippedLines: number; telemetrySidsNotInRules: number } {
+    const skippedLines = sel.skipped.reduce((n, f) => n + f.count, 0);
+    if (skippedLines > 0) {
+      this.log.warn('Rule files have lines that are neither comments nor parseable rules; they were left out.', {
+        skippedLines,
+        files: sel.skipped.map((f) => ({ file: f.file, count: f.count, firstLine: f.firstLine })),
+      });
+    }
+    const installedSids = new Set(sel.allSids);
+    const missing = telemetrySids.filter((sid) => !installedSids.has(sid));
+    if (missing.length > 0) {
+      this.log.warn('Some telemetry SIDs have no rule in the installed set; the SID list is written as the archive gave it.', {
+        file: sidsPath,
+        telemetrySidsNotInRules: missing.length,
+        telemetrySids: telemetrySids.length,
+        examples: missing.slice(0, 5),
+      });
+    }
+    return { skippedLines, telemetrySidsNotInRules: missing.length };
   }
 
   private recordReload(r: ReloadResult): void {
@@ -328,8 +427,16 @@ export class RulesUpdater {
     try {
       return await this.fetchEtPro(installed, key, force, choice.reason);
     } catch (err) {
+      const code = errorCode(err) ?? 'ERR_RULES_DOWNLOAD';
+      const httpCode = isAgentError(err) ? err.details['httpCode'] : undefined;
+      if (installed?.source === 'etpro') {
+        // An ET Pro outage must not swap a subscriber's ET Pro set for ET Open: keep what is installed.
+        const reason = `ET Pro unavailable (${code}: ${errorMessage(err)}): kept the installed ET Pro set ${installed.version}.`;
+        this.log.warn('ET Pro ruleset unavailable; keeping the installed ET Pro set.', { code, ...(httpCode !== undefined ? { httpCode } : {}), error: errorMessage(err), version: installed.version });
+        return { unchanged: true, source: 'etpro', reason, version: installed.version, why: 'ET Pro unavailable', problem: { code, message: errorMessage(err) } };
+      }
       const reason = `ET Pro failed (${errorCode(err) ?? 'error'}: ${errorMessage(err)}): using ET Open.`;
-      this.log.warn('ET Pro ruleset unavailable; falling back to ET Open.', { code: errorCode(err), error: errorMessage(err) });
+      this.log.warn('ET Pro ruleset unavailable and no ET Pro set installed; falling back to ET Open.', { code, ...(httpCode !== undefined ? { httpCode } : {}), error: errorMessage(err) });
       return this.fetchEtOpen(installed, key, force, reason);
     }
   }

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import type { ReloadMethod } from '../config.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { DockerodeSignaller, parseContainerTarget, type ContainerSignaller, type ContainerTarget } from './docker-signaller.js';
 import { DockerReloader } from './reload-docker.js';
@@ -62,8 +63,9 @@ async function exists(path: string): Promise<boolean> {
 
 /**
  * `auto`, decided at every reload (Suricata may have restarted, volumes may have appeared):
- * the control socket if it answers, else Docker if its socket is reachable, else SIGUSR2 via the
- * pidfile if it exists, else none with a warning.
+ * the control socket if it answers, else Docker if the Engine answers AND the Suricata container
+ * is found there, else SIGUSR2 via the pidfile if it exists, else none with a warning. Why a method
+ * was passed over goes into the result's note.
  */
 export class AutoReloader implements Reloader {
   readonly method = 'auto' as const;
@@ -81,33 +83,41 @@ export class AutoReloader implements Reloader {
     } catch {
       // Not answering: try the next method.
     }
+    let docker = d.container === null ? 'no Suricata container set for Docker' : 'no Docker Engine';
     if (d.container !== null && (await isSocketFile(d.dockerSocket))) {
       this.signaller ??= signallerOf(d);
       if (await this.signaller.ping()) {
-        return {
-          reloader: new DockerReloader(this.signaller, { target: target(d), reloadTimeoutMs: d.reloadTimeoutMs, maxFailed: d.maxFailed, ...(d.settleMs !== undefined ? { settleMs: d.settleMs } : {}) }, null, d.log, clock),
-          why: `control socket not answering; Docker Engine answers on ${d.dockerSocket}`,
-        };
+        // An answering Engine is not enough: the Suricata container must be there to be signalled.
+        try {
+          const t = target(d);
+          const ref = await this.signaller.find(t);
+          return {
+            reloader: new DockerReloader(this.signaller, { target: t, reloadTimeoutMs: d.reloadTimeoutMs, maxFailed: d.maxFailed, ...(d.settleMs !== undefined ? { settleMs: d.settleMs } : {}) }, null, d.log, clock),
+            why: `control socket not answering; Docker Engine on ${d.dockerSocket} has container ${ref.name}`,
+          };
+        } catch (err) {
+          docker = `Docker Engine answers but the Suricata container is not usable (${errorMessage(err)})`;
+        }
       }
     }
     if (await exists(d.pidfile)) {
       return {
         reloader: new SignalReloader({ pidfile: d.pidfile, reloadTimeoutMs: d.reloadTimeoutMs, maxFailed: d.maxFailed, ...(d.settleMs !== undefined ? { settleMs: d.settleMs } : {}) }, null, d.log, clock),
-        why: `control socket not answering, no Docker Engine; pidfile ${d.pidfile} exists`,
+        why: `control socket not answering, ${docker}; pidfile ${d.pidfile} exists`,
       };
     }
     return {
-      reloader: new NoneReloader('ETPRO_RELOAD=auto found no way to reload Suricata (no answering control socket, no Docker Engine, no pidfile): rules written only.'),
-      why: 'no control socket, Docker Engine or pidfile',
+      reloader: new NoneReloader(`ETPRO_RELOAD=auto found no way to reload Suricata (no answering control socket, ${docker}, no pidfile): rules written only.`),
+      why: `no control socket, ${docker}, no pidfile`,
     };
   }
 
   async reload(expect: ReloadExpectation): Promise<ReloadResult> {
     const { reloader, why } = await this.choose();
-    if (reloader.method === 'none') this.deps.log.warn('No way to reload Suricata found; rules are written but not loaded.', { socket: this.deps.control.socketPath, dockerSocket: this.deps.dockerSocket, pidfile: this.deps.pidfile });
+    if (reloader.method === 'none') this.deps.log.warn('No way to reload Suricata found; rules are written but not loaded.', { socket: this.deps.control.socketPath, dockerSocket: this.deps.dockerSocket, pidfile: this.deps.pidfile, why });
     else this.deps.log.debug('Reload method chosen.', { method: reloader.method, why });
     const result = await reloader.reload(expect);
-    return result.note ? result : { ...result, note: `auto: ${why}` };
+    return result.note ? (result.method === 'none' ? result : { ...result, note: `${result.note} (auto: ${why})` }) : { ...result, note: `auto: ${why}` };
   }
 }
 
