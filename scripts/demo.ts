@@ -2,7 +2,7 @@
 // real Suricata output (the fixture pcap replayed through a real `suricata` when one is installed,
 // otherwise the eve.json Suricata wrote for it), and the agent following it and shipping alerts.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,8 +82,8 @@ async function main(): Promise<void> {
     const deadline = Date.now() + 60_000;
     while (collector.stats().events < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const elapsedMs = Date.now() - t0;
+    await agent.stop(); // writes the final checkpoint
     const status = agent.snapshot();
-    await agent.stop();
     const events = collector.events() as Record<string, unknown>[];
     await collector.stop();
 
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
       `  alerts rejected/skipped:  ${t.alertsRejected}`,
       `  addresses masked:         ${masked} (src_ip/dest_ip in HOME_NET or private ranges)`,
       `  HOME_NET from:            ${status.privacy.homeNetSource}`,
-      `  checkpoint offset:        ${status.telemetry.follower?.checkpointOffset ?? 'n/a'} of ${status.telemetry.follower?.size ?? 'n/a'} bytes`,
+      `  checkpoint offset:        ${status.telemetry.follower?.checkpointOffset ?? 'n/a'} of ${statSync(eve.path).size} bytes of eve.json`,
       '',
       'One event as sent to the collector:',
       JSON.stringify(example, null, 2),

@@ -39,7 +39,11 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfig(process.env);
       const log = createLogger(config.logLevel, config.logFormat);
       const { runAgent } = await import('./main.js');
-      return runAgent(config, log);
+      const code = await runAgent(config, log);
+      // Everything is stopped and the checkpoint written; a handle a library left open must not
+      // keep the process alive past the grace period.
+      setTimeout(() => process.exit(code), 2_000).unref();
+      return code;
     }
     case 'dump': {
       const { values } = parseArgs({
@@ -47,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
         options: { eve: { type: 'string' }, all: { type: 'boolean' }, since: { type: 'string' }, limit: { type: 'string' }, raw: { type: 'boolean' } },
       });
       const config = loadConfig(process.env);
+      if (values.all && values.since !== undefined) throw usageError('--all and --since exclude each other');
       let sinceMs: number | null = null;
       if (values.since !== undefined) {
         sinceMs = parseDuration(values.since);
@@ -164,8 +169,8 @@ main(process.argv.slice(2)).then(
       const problems = (err.details['problems'] as string[] | undefined) ?? [err.message];
       process.stderr.write(`etpro-sidecar: invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
       process.exitCode = 78;
-    } else if (isAgentError(err, 'ERR_USAGE')) {
-      process.stderr.write(`etpro-sidecar: ${err.message}\n`);
+    } else if (isAgentError(err, 'ERR_USAGE') || String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`etpro-sidecar: ${errorMessage(err)}${isAgentError(err) ? '' : `\n\n${USAGE}`}\n`);
       process.exitCode = 64;
     } else {
       const code = isAgentError(err) ? ` [${err.code}]` : '';

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { AgentError } from './errors.js';
+import { isIP } from 'node:net';
+import { AgentError, errorMessage } from './errors.js';
+import { AddressSet } from './telemetry/address-set.js';
 
 /**
  * Configuration: environment variables only, `ETPRO_` prefix, units in names, empty means unset.
@@ -204,6 +206,16 @@ class Reader {
     return t;
   }
 
+  /** An IP address to bind to (or `localhost`). */
+  ipAddress(name: string, def: string): string {
+    const v = this.str(name, def);
+    if (v !== 'localhost' && isIP(v) === 0) {
+      this.problems.push(`${name}=${JSON.stringify(v)} is not an IP address to bind to (e.g. 127.0.0.1, 0.0.0.0, ::)`);
+      return def;
+    }
+    return v;
+  }
+
   list(name: string): string[] {
     const v = this.raw(name);
     if (v === undefined) return [];
@@ -213,13 +225,22 @@ class Reader {
       .filter((s) => s !== '');
   }
 
-  url(name: string, def: string): string {
+  url(name: string, def: string, kind: 'base' | 'file' = 'file'): string {
     const v = this.str(name, def);
+    let u: URL;
     try {
-      const u = new URL(v.replace('%v', '0.0.0'));
+      u = new URL(v.replace('%v', '0.0.0'));
       if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
     } catch {
       this.problems.push(`${name}=${JSON.stringify(v)} is not an http(s) URL`);
+      return def;
+    }
+    if (u.username !== '' || u.password !== '') {
+      this.problems.push(`${name} must not carry credentials in the URL (the token is sent as a bearer token)`);
+      return def;
+    }
+    if (kind === 'base' && (u.search !== '' || u.hash !== '')) {
+      this.problems.push(`${name}=${JSON.stringify(v)} must be a base URL without ?query or #fragment (API paths are appended to it)`);
       return def;
     }
     return v.replace(/\/+$/, '');
@@ -293,7 +314,11 @@ export function loadConfig(env: Env): Config {
 
   const homeNet = r.list('ETPRO_HOME_NET');
   for (const n of homeNet) {
-    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(n)) r.problems.push(`ETPRO_HOME_NET entry ${JSON.stringify(n)} is not an address or CIDR`);
+    try {
+      AddressSet.fromTerm(n);
+    } catch (err) {
+      r.problems.push(`ETPRO_HOME_NET entry ${JSON.stringify(n)} is not an address, CIDR or range (${errorMessage(err)})`);
+    }
   }
 
   const categoriesRaw = r.list('ETPRO_CATEGORIES');
@@ -313,7 +338,7 @@ export function loadConfig(env: Env): Config {
   const config: Config = {
     token,
     tokenWasTrimmed: trimmed,
-    baseUrl: r.url('ETPRO_BASE_URL', DEFAULT_BASE_URL),
+    baseUrl: r.url('ETPRO_BASE_URL', DEFAULT_BASE_URL, 'base'),
     caFile: r.optStr('ETPRO_CA_FILE'),
     httpTimeoutMs: r.int('ETPRO_HTTP_TIMEOUT_MS', 15_000, 100, 600_000),
     stateDir: r.str('ETPRO_STATE_DIR', '/var/lib/etpro-sidecar'),
@@ -347,7 +372,7 @@ export function loadConfig(env: Env): Config {
     },
     status: {
       port: r.int('ETPRO_STATUS_PORT', 9_300, 0, 65_535),
-      addr: r.str('ETPRO_STATUS_ADDR', '127.0.0.1'),
+      addr: r.ipAddress('ETPRO_STATUS_ADDR', '127.0.0.1'),
       pollS: r.int('ETPRO_STATUS_POLL_S', 900, 1, 86_400),
     },
     suricata: {

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'ERR_SURICATA_YAML_MISSING'
   | 'ERR_SURICATA_YAML_INVALID'
   | 'ERR_STATE_INVALID'
+  | 'ERR_STATE_DIR_UNUSABLE'
   | 'ERR_STATUS_UNAVAILABLE';
 
 export class AgentError extends Error {

@@ -1,5 +1,7 @@
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { redactConfig, type Config } from './config.js';
-import { errorMessage } from './errors.js';
+import { AgentError, errorCode, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import { CheckpointStore } from './eve/checkpoint-store.js';
 import { EveFollower, type FollowerStats } from './eve/eve-follower.js';
@@ -26,7 +28,8 @@ import type { SubscriptionStatus } from './status/sensorinfo-poller.js';
 
 /** The shipper failing without a single success for this long makes /readyz answer 503. */
 const PROLONGED_FAILURE_MS = 10 * 60_000;
-const SIDS_REFRESH_MS = 30_000;
+/** How often telemetry_sids.txt and suricata.yaml (HOME_NET) are checked for changes. */
+const FILES_REFRESH_MS = 30_000;
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
@@ -53,14 +56,19 @@ export class Agent {
   private pipeline: TelemetryPipeline | null = null;
   private networks: LocalNetworks = new LocalNetworks([]);
   private privacy = { homeNetSource: 'not loaded yet', warnings: [] as string[] };
+  /** Set while HOME_NET in suricata.yaml is unusable: alerts are held, not sent. */
+  private homeNetInvalid: string | null = null;
+  private yamlSignature: string | null = null;
   private sensorId: string | null = null;
-  private sidsTimer: NodeJS.Timeout | null = null;
+  private filesTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private ready = false;
 
   constructor(
     readonly config: Config,
     private readonly log: Logger,
+    /** For tests: how often telemetry_sids.txt and suricata.yaml are checked (default 30 s). */
+    private readonly options: { readonly filesRefreshMs?: number } = {},
   ) {
     this.control = new UnixSocketControl(config.suricata.socket);
     this.checkpoints = new CheckpointStore(config.stateDir, log.child({ component: 'checkpoint' }));
@@ -107,12 +115,14 @@ export class Agent {
 
     await this.statusServer.start();
 
-    const loaded = await loadLocalNetworks(config.privacy, log.child({ component: 'privacy' }));
-    this.networks = loaded.networks;
-    this.privacy = { homeNetSource: loaded.homeNetSource, warnings: loaded.warnings };
+    await this.checkStateDir();
+    await this.refreshLocalNetworks();
     await this.sids.refresh();
-    this.sidsTimer = setInterval(() => void this.sids.refresh(), SIDS_REFRESH_MS);
-    this.sidsTimer.unref();
+    this.filesTimer = setInterval(() => {
+      void this.sids.refresh();
+      void this.refreshLocalNetworks();
+    }, this.options.filesRefreshMs ?? FILES_REFRESH_MS);
+    this.filesTimer.unref();
     this.sensorId = await this.sensorIds.get().catch(() => null);
 
     if (config.token !== null) {
@@ -140,6 +150,7 @@ export class Agent {
         telemetrySids: () => this.sids.current(),
         sink: this.shipper,
         ack: (seq) => this.follower?.ack(seq),
+        blocked: () => (this.homeNetInvalid === null ? null : `Alerts are held (not sent, not skipped) until HOME_NET is fixed: ${this.homeNetInvalid}`),
         onStats: (record) => this.facts.noteEveStats(record),
       },
       log.child({ component: 'pipeline' }),
@@ -184,7 +195,7 @@ export class Agent {
         log.error(`Failed to stop ${what} cleanly.`, { error: errorMessage(err) });
       }
     };
-    if (this.sidsTimer) clearInterval(this.sidsTimer);
+    if (this.filesTimer) clearInterval(this.filesTimer);
     await step('the rules scheduler', () => this.rulesScheduler.stop());
     await step('the subscription poller', () => this.subscription.stop());
     await step('the heartbeat', () => this.heartbeat.stop());
@@ -196,12 +207,57 @@ export class Agent {
     log.info('Agent stopped.', { checkpoint: f?.checkpoint ?? null, alertsAcked: this.shipper?.stats().acked ?? 0 });
   }
 
+  /** Fails fast, naming the directory, when the state dir cannot be created or written. */
+  private async checkStateDir(): Promise<void> {
+    const dir = this.config.stateDir;
+    const probe = join(dir, `.write-test-${process.pid}`);
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(probe, '');
+      await rm(probe, { force: true });
+    } catch (err) {
+      throw new AgentError(
+        'ERR_STATE_DIR_UNUSABLE',
+        `The state dir ${dir} (ETPRO_STATE_DIR) cannot be created or written (${errorCode(err) ?? errorMessage(err)}): the checkpoint and sensor id live there.`,
+        { stateDir: dir },
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * (Re)builds the local networks when suricata.yaml changed (Suricata re-reads it at every rule
+   * reload, so a HOME_NET edit takes effect there too). An unusable HOME_NET holds alerts back.
+   */
+  private async refreshLocalNetworks(): Promise<void> {
+    const yaml = this.config.privacy.suricataYaml;
+    const signature = await stat(yaml).then(
+      (st) => `${st.ino}:${st.size}:${st.mtimeMs}`,
+      (err: unknown) => `missing:${errorCode(err) ?? ''}`,
+    );
+    if (signature === this.yamlSignature) return;
+    this.yamlSignature = signature;
+    const loaded = await loadLocalNetworks(this.config.privacy, this.log.child({ component: 'privacy' }));
+    this.networks = loaded.networks;
+    const held = loaded.homeNetInvalid === null ? [] : [`Alerts are held (not sent, not skipped) until HOME_NET is fixed: ${loaded.homeNetInvalid}`];
+    this.privacy = { homeNetSource: loaded.homeNetSource, warnings: [...held, ...loaded.warnings] };
+    const wasInvalid = this.homeNetInvalid;
+    this.homeNetInvalid = loaded.homeNetInvalid;
+    if (this.homeNetInvalid !== null) this.log.error(held[0]!, { file: yaml });
+    else if (wasInvalid !== null) {
+      this.log.info('HOME_NET is usable again: sending the held alerts.', { file: yaml });
+      this.pipeline?.drain();
+    }
+  }
+
   readiness(): Readiness {
     const reasons: string[] = [];
+    if (this.homeNetInvalid !== null) reasons.push(`alerts are held: ${this.homeNetInvalid}`);
     if (!this.ready) reasons.push('the agent is not started (or is stopping)');
     const f = this.follower?.stats();
     if (f && f.state === 'stopped') reasons.push('the eve.json follower is stopped');
     const s = this.shipper?.stats();
+    if (s && s.state === 'auth-paused') reasons.push(`the collector refuses the token (HTTP ${s.lastAuthFailureStatus ?? '401/403'}): sending is paused`);
     if (s && s.failingSince !== null && Date.now() - s.failingSince > PROLONGED_FAILURE_MS) {
       reasons.push(`the collector has been failing since ${iso(s.failingSince)} (${s.lastError ?? 'unknown error'})`);
     }
@@ -300,7 +356,8 @@ export async function runAgent(config: Config, log: Logger): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    await agent.start();
+    // A signal during start-up stops the agent at once instead of waiting for start() to finish.
+    await Promise.race([agent.start(), stopped]);
   } catch (err) {
     log.error('Agent failed to start.', { error: errorMessage(err), code: (err as { code?: string }).code });
     await agent.stop();

@@ -108,14 +108,29 @@ function anonymizeHttp(http: Record<string, unknown>, nets: LocalNetworks): Reco
   for (const key in http) {
     if (HTTP_REMOVED.has(key) || !Object.prototype.hasOwnProperty.call(http, key)) continue;
     const value = http[key];
-    out[key] = key === 'hostname' ? maskIfLocal(value, nets) : value;
+    out[key] = key === 'hostname' ? maskHostIfLocal(value, nets) : value;
   }
   return out;
 }
 
 function anonymizeTls(tls: Record<string, unknown>, nets: LocalNetworks): Record<string, unknown> {
   if (!('sni' in tls)) return tls;
-  return { ...tls, sni: maskIfLocal(tls['sni'], nets) };
+  return { ...tls, sni: maskHostIfLocal(tls['sni'], nets) };
+}
+
+/**
+ * A Host header or SNI as the client sent it may wrap an IP literal: a trailing dot
+ * (`10.1.2.3.`) or a port (`10.1.2.3:8080`, `[::1]:8080`). The address part is judged and
+ * masked; the dot or port is kept.
+ */
+const HOST_WITH_SUFFIX = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(\.?(?::\d{1,5})?)$/;
+
+function maskHostIfLocal(value: unknown, nets: LocalNetworks): unknown {
+  if (typeof value !== 'string') return value;
+  if (nets.contains(value)) return maskAddress(value);
+  const m = HOST_WITH_SUFFIX.exec(value);
+  if (m === null || m[2] === '' || !nets.contains(m[1]!)) return value;
+  return maskAddress(m[1]!) + m[2]!;
 }
 
 function maskIfLocal(value: unknown, nets: LocalNetworks): unknown {

@@ -20,6 +20,12 @@ export interface LoadedLocalNetworks {
   readonly homeNetSource: 'suricata.yaml' | 'none';
   /** Problems worth showing on /status; each was also logged. */
   readonly warnings: string[];
+  /**
+   * Set when suricata.yaml was read but its HOME_NET is unusable (malformed, unknown `$VAR`, a
+   * loop, invalid YAML). Suricata itself refuses such a HOME_NET, and sending alerts without it
+   * could leak addresses the operator meant to mask, so the agent holds alerts until it is fixed.
+   */
+  readonly homeNetInvalid: string | null;
 }
 
 /**
@@ -34,6 +40,7 @@ export async function loadLocalNetworks(opts: LocalNetworksOptions, log: Logger)
   const sources: NetworkSource[] = [];
   let homeNetSource: 'suricata.yaml' | 'none' = 'none';
   let homeNetProblem: string | null = null;
+  let homeNetInvalid: string | null = null;
 
   let yamlText: string | null = null;
   try {
@@ -52,6 +59,7 @@ export async function loadLocalNetworks(opts: LocalNetworksOptions, log: Logger)
     } catch (err) {
       if (!isAgentError(err, 'ERR_HOME_NET_INVALID')) throw err;
       homeNetProblem = `HOME_NET in ${opts.suricataYaml} is unusable: ${err.message}`;
+      homeNetInvalid = homeNetProblem;
     }
   }
 
@@ -86,7 +94,7 @@ export async function loadLocalNetworks(opts: LocalNetworksOptions, log: Logger)
   for (const w of warnings) log.warn(w);
   const networks = new LocalNetworks(sources);
   log.info('Local networks loaded.', { homeNetSource, sources: networks.describe().map((d) => `${d.source}: ${d.networks.length}`) });
-  return { networks, homeNetSource, warnings };
+  return { networks, homeNetSource, warnings, homeNetInvalid };
 }
 
 /**

@@ -29,6 +29,11 @@ export interface TelemetryPipelineDeps {
   readonly sink: AlertSink | null;
   /** Told about every line that needs no delivery, so the follower can move its checkpoint. */
   readonly ack: (seq: number) => void;
+  /**
+   * Why alerts must not leave the host right now (e.g. HOME_NET is unusable), or null. While
+   * set, alerts are held unacknowledged — never dropped — exactly as without a token.
+   */
+  readonly blocked?: () => string | null;
   /** Receives each eve `stats` record (for the heartbeat's counters). */
   readonly onStats?: (record: EveRecord) => void;
   readonly now?: () => number;
@@ -57,7 +62,7 @@ export class TelemetryPipeline {
   private readonly malformedLog: RateLimitedLog;
   private readonly now: () => number;
   private readonly held: EveLine[] = [];
-  private warnedNoToken = false;
+  private warnedHold: string | null = null;
 
   constructor(
     private readonly deps: TelemetryPipelineDeps,
@@ -98,7 +103,13 @@ export class TelemetryPipeline {
   }
 
   private sinkHasRoom(): boolean {
-    return this.deps.sink !== null && this.deps.sink.hasCapacity();
+    return this.deps.sink !== null && this.holdReason() === null && this.deps.sink.hasCapacity();
+  }
+
+  /** Why alerts are held back, or null when they may be sent. */
+  private holdReason(): string | null {
+    if (this.deps.sink === null) return 'No token configured: alerts are not sent and stay unacknowledged in eve.json until a token is set.';
+    return this.deps.blocked?.() ?? null;
   }
 
   private handleOne(line: EveLine): void {
@@ -130,12 +141,11 @@ export class TelemetryPipeline {
       return;
     }
     const sink = this.deps.sink;
-    if (sink === null) {
-      if (!this.warnedNoToken) {
-        this.warnedNoToken = true;
-        this.log.warn('No token configured: alerts are not sent and stay unacknowledged in eve.json until a token is set.', {
-          hint: 'set ETPRO_TOKEN or ETPRO_TOKEN_FILE',
-        });
+    const hold = this.holdReason();
+    if (sink === null || hold !== null) {
+      if (this.warnedHold !== hold) {
+        this.warnedHold = hold;
+        this.log.warn(hold ?? 'Alerts are held.', sink === null ? { hint: 'set ETPRO_TOKEN or ETPRO_TOKEN_FILE' } : {});
       }
       this.held.push(line);
       this.counters.linesSeen--;

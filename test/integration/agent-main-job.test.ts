@@ -55,7 +55,7 @@ async function harness(t: { after: (fn: () => Promise<void>) => void }, tokens: 
   return h;
 }
 
-function agentFor(h: Harness, log: Logger = silentLogger(), extra: Record<string, string> = {}): Agent {
+function agentFor(h: Harness, log: Logger = silentLogger(), extra: Record<string, string> = {}, options: { filesRefreshMs?: number } = {}): Agent {
   const config = loadConfig({
     ETPRO_TOKEN: TOKEN,
     ETPRO_BASE_URL: h.collector.url,
@@ -76,7 +76,7 @@ function agentFor(h: Harness, log: Logger = silentLogger(), extra: Record<string
     ETPRO_SHUTDOWN_GRACE_MS: '5000',
     ...extra,
   });
-  return new Agent(config, log);
+  return new Agent(config, log, options);
 }
 
 /** A logger that keeps every record (JSON) in an array. */
@@ -218,6 +218,9 @@ test('a token the collector refuses pauses sending without skipping anything, an
     assert.equal(s.alertsAcked, 0);
     assert.equal(s.alertsRejected, 0);
     assert.equal(s.shipper.state, 'auth-paused');
+    const ready = agent.readiness();
+    assert.equal(ready.ready, false, 'a refused token makes the agent not ready');
+    assert.ok(ready.reasons.some((r) => r.includes('401')), ready.reasons.join('; '));
     assert.equal(h.collector.events().length, 0);
     const cp = s.follower?.checkpointOffset ?? null;
     assert.ok(cp === null || cp <= firstAlertOffset, `checkpoint ${cp} must not pass the first alert at ${firstAlertOffset}`);
@@ -311,4 +314,38 @@ test('a rotation while running loses nothing: the renamed file is finished and t
   }
   assertSameAlerts(h.collector.events() as Rec[], expected);
   assert.equal(checkpointOffset(h), statSync(h.evePath).size);
+});
+
+test('holds alerts while HOME_NET in suricata.yaml is unusable, says so on /readyz, and sends them once it is fixed', async (t) => {
+  const h = await harness(t);
+  writeFileSync(h.evePath, readFileSync(join(FIXTURES, 'eve.json')));
+  const yaml = join(h.dir, 'suricata.yaml');
+  writeFileSync(yaml, `%YAML 1.1\n---\nvars:\n  address-groups:\n    HOME_NET: "[203.0.113.0/24"\n`);
+  const { log, lines } = recordingLogger();
+  const agent = agentFor(h, log, {}, { filesRefreshMs: 50 });
+  t.after(() => agent.stop());
+  await agent.start();
+  await sleep(500);
+  assert.equal(h.collector.stats().events, 0, 'no alert may leave the host while HOME_NET is unusable');
+  const ready = agent.readiness();
+  assert.equal(ready.ready, false);
+  assert.ok(ready.reasons.some((r) => r.includes('HOME_NET')), ready.reasons.join('; '));
+  assert.ok(lines.some((l) => l['level'] === 'error' && String(l['message']).includes('HOME_NET')), 'an error line names HOME_NET');
+  assert.equal(agent.snapshot().telemetry.follower?.checkpointOffset ?? 0, 0, 'nothing is acknowledged');
+
+  writeFileSync(yaml, `%YAML 1.1\n---\nvars:\n  address-groups:\n    HOME_NET: "${HOME_NET}"\n`);
+  const expected = alertsIn(eveLines(h.evePath)).length;
+  await until(`${expected} alerts after the fix`, () => h.collector.stats().events >= expected);
+  const events = h.collector.events() as Rec[];
+  assert.equal(events.length, expected);
+  assert.ok(!JSON.stringify(events).includes('10.20.30.40'));
+  assert.equal(agent.readiness().ready, true);
+});
+
+test('refuses to start, naming the directory, when the state dir cannot be created', async (t) => {
+  const h = await harness(t);
+  writeFileSync(join(h.dir, 'a-file'), '');
+  const agent = agentFor(h, silentLogger(), { ETPRO_STATE_DIR: join(h.dir, 'a-file', 'state') });
+  t.after(() => agent.stop());
+  await assert.rejects(agent.start(), (err: Error & { code?: string }) => err.code === 'ERR_STATE_DIR_UNUSABLE' && err.message.includes(join(h.dir, 'a-file', 'state')));
 });

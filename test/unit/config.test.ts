@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, redactConfig, VARIABLES, parseStartAt } from '../../src/config.js';
@@ -64,6 +64,21 @@ test('parses start positions and look-backs', () => {
 });
 
 test('the README table lists every variable the agent reads', () => {
-  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  // From test/unit (sources) or dist/test/unit (compiled): the repository root holds package.json.
+  const root = [new URL('../../', import.meta.url), new URL('../../../', import.meta.url)].find((u) => existsSync(new URL('package.json', u)))!;
+  const readme = readFileSync(new URL('README.md', root), 'utf8');
   for (const v of VARIABLES) assert.ok(readme.includes(`\`${v.name}\``), `README does not list ${v.name}`);
+});
+
+test('refuses base URLs with credentials or a query, and status addresses that are not IPs', () => {
+  for (const [env, name] of [
+    [{ ETPRO_BASE_URL: 'http://user:pass@127.0.0.1:8080' }, 'ETPRO_BASE_URL'],
+    [{ ETPRO_BASE_URL: 'http://127.0.0.1:8080?x=1' }, 'ETPRO_BASE_URL'],
+    [{ ETPRO_STATUS_ADDR: '999.1.1.1' }, 'ETPRO_STATUS_ADDR'],
+    [{ ETPRO_HOME_NET: '10.0.0.0/33' }, 'ETPRO_HOME_NET'],
+  ] as const) {
+    assert.throws(() => loadConfig(env), (err: unknown) => isAgentError(err, 'ERR_CONFIG_INVALID') && err.message.includes(name), JSON.stringify(env));
+  }
+  assert.equal(loadConfig({ ETPRO_STATUS_ADDR: '::' }).status.addr, '::');
+  assert.deepEqual(loadConfig({ ETPRO_HOME_NET: '10.0.0.0/8, 2001:db8::/32' }).privacy.homeNet, ['10.0.0.0/8', '2001:db8::/32']);
 });
