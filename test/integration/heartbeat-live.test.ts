@@ -74,6 +74,8 @@ describe('heartbeat from a live Suricata', { timeout: 180_000 }, () => {
     let pkts = 0;
     for (let i = 0; i < 150 && pkts === 0; i++) {
       await sleep(200);
+      // Capture can start a moment after the socket answers: keep the traffic coming until counted.
+      if (i % 5 === 4) await makeTraffic();
       if (!existsSync(s.statsLogPath)) continue;
       pkts = parseLastStatsBlock(readFileSync(s.statsLogPath, 'utf8'))?.counters.get('decoder.pkts') ?? 0;
     }
