@@ -112,6 +112,19 @@ describe('auto reload falls back socket → docker → signal → none', { concu
     assert.match(r.error?.message ?? '', /No container name not-there/);
   });
 
+  it('does not choose Docker when the Engine answers but the Suricata container is not there, and says why in the note', async () => {
+    const before = engine.kills.length;
+    const auto = new AutoReloader(deps({ dockerSocket: engine.socketPath, container: 'not-there' }));
+    const chosen = await auto.choose();
+    assert.equal(chosen.reloader.method, 'none');
+    assert.match(chosen.why, /Docker Engine answers but the Suricata container is not usable \(No container name not-there/);
+    const r = await auto.reload({ enabledRules: 1 });
+    assert.equal(r.method, 'none');
+    assert.equal(r.ok, true, r.error?.message);
+    assert.match(r.note ?? '', /found no way to reload Suricata .*No container name not-there/);
+    assert.equal(engine.kills.length, before, 'no signal sent');
+  });
+
   it('uses the pidfile signal when neither the socket nor Docker answers', async (t) => {
     if (!requireOrSkip(t, live !== null, 'suricata is not installed')) return;
     const before = (await readRulesetStats(live!.control)).loaded;

@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { ReferenceCollector } from '../../src/collector/reference-collector.js';
 import { loadConfig } from '../../src/config.js';
 import { isAgentError } from '../../src/errors.js';
-import { silentLogger } from '../../src/logger.js';
-import { rulesUpdaterConfig, RulesUpdater } from '../../src/rules/rules-updater.js';
+import { createLogger, silentLogger, type Logger } from '../../src/logger.js';
+import { RulesStore } from '../../src/rules/rules-store.js';
+import { rulesHealthProblem, rulesUpdaterConfig, RulesUpdater } from '../../src/rules/rules-updater.js';
 import type { SubscriptionStatus } from '../../src/status/sensorinfo-poller.js';
 import type { Reloader, ReloadExpectation, ReloadResult } from '../../src/suricata/reload-verify.js';
 import { UnixSocketControl } from '../../src/suricata/suricata-control.js';
@@ -74,16 +76,57 @@ class RecordingReloader implements Reloader {
   }
 }
 
+/** Answers each reload with the next scripted result (the last one repeats), recording the calls. */
+class ScriptedReloader implements Reloader {
+  readonly method = 'docker' as const;
+  readonly calls: ReloadExpectation[] = [];
+  constructor(private readonly script: ReloadResult[]) {}
+  async reload(expect: ReloadExpectation): Promise<ReloadResult> {
+    this.calls.push(expect);
+    return this.script.length > 1 ? this.script.shift()! : this.script[0]!;
+  }
+}
+
+const RELOAD_OK: ReloadResult = { method: 'docker', ok: true, verified: false, loaded: null, failed: null, skipped: null, durationMs: 0 };
+const RELOAD_NO_CONTAINER: ReloadResult = { method: 'docker', ok: false, verified: false, loaded: null, failed: null, skipped: null, durationMs: 0, error: { code: 'ERR_DOCKER', message: 'No container name suricata (ETPRO_SURICATA_CONTAINER).' } };
+
+/** A JSON logger whose lines the test can read back. */
+function recordingLogger(): { log: Logger; records: () => Promise<Array<Record<string, unknown>>> } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      chunks.push(String(chunk));
+      cb();
+    },
+  });
+  const log = createLogger('debug', 'json', stream);
+  return {
+    log,
+    records: async () => {
+      await new Promise((r) => setImmediate(r));
+      return chunks.join('').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
+  };
+}
+
 interface Setup {
   updater: RulesUpdater;
-  reloader: RecordingReloader;
+  reloader: Reloader & { calls: ReloadExpectation[] };
+  root: string;
   rulesDir: string;
   stateDir: string;
   status: { value: SubscriptionStatus };
 }
 
-function setup(env: Record<string, string>, baseUrl: string, openUrl: string, status: SubscriptionStatus = 'UNCONFIGURED'): Setup {
-  const root = mkdtempSync(join(tmpdir(), 'rules-update-'));
+interface SetupOptions {
+  /** Reuse the rules and state dirs of an earlier setup. */
+  root?: string;
+  log?: Logger;
+  reloader?: Reloader & { calls: ReloadExpectation[] };
+}
+
+function setup(env: Record<string, string>, baseUrl: string, openUrl: string, status: SubscriptionStatus = 'UNCONFIGURED', opts: SetupOptions = {}): Setup {
+  const root = opts.root ?? mkdtempSync(join(tmpdir(), 'rules-update-'));
   const rulesDir = join(root, 'rules');
   const stateDir = join(root, 'state');
   const cfg = loadConfig({
@@ -97,10 +140,10 @@ function setup(env: Record<string, string>, baseUrl: string, openUrl: string, st
     ETPRO_PLATFORM: 'host',
     ...env,
   });
-  const reloader = new RecordingReloader();
+  const reloader = opts.reloader ?? new RecordingReloader();
   const st = { value: status };
-  const updater = new RulesUpdater(rulesUpdaterConfig(cfg), { subscription: () => st.value, control: new UnixSocketControl(cfg.suricata.socket), reloader }, silentLogger());
-  return { updater, reloader, rulesDir, stateDir, status: st };
+  const updater = new RulesUpdater(rulesUpdaterConfig(cfg), { subscription: () => st.value, control: new UnixSocketControl(cfg.suricata.socket), reloader }, opts.log ?? silentLogger());
+  return { updater, reloader, root, rulesDir, stateDir, status: st };
 }
 
 function sidsIn(rulesText: string): { on: number[]; off: number[] } {
@@ -328,6 +371,196 @@ describe('rules update against ET Open and the reference collector', () => {
       await assert.rejects(s.updater.update(), (err: unknown) => isAgentError(err, 'ERR_RULES_ARCHIVE') && err.details['reason'] === 'too-large' && /sends more than 1048576 bytes/.test(err.message));
       assert.deepEqual(readdirSync(s.rulesDir), []);
     });
+  });
+
+  describe('an ET Pro outage keeps the installed ET Pro set instead of replacing it with ET Open', () => {
+    let down: Server;
+    let downUrl = '';
+    /** While true the stand-in answers 503; else it forwards to the reference collector. */
+    let failing = true;
+    let refusedUrl = '';
+    before(async () => {
+      down = createServer((req, res) => {
+        if (failing) return void res.writeHead(503, { 'content-type': 'text/plain' }).end('maintenance');
+        void fetch(`${collector.url}${req.url ?? '/'}`, { headers: { authorization: String(req.headers.authorization ?? '') } }).then(async (r) => {
+          res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/octet-stream' }).end(Buffer.from(await r.arrayBuffer()));
+        });
+      });
+      await new Promise<void>((r) => down.listen(0, '127.0.0.1', () => r()));
+      downUrl = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
+      const closed = createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+      refusedUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+      await new Promise<void>((r) => closed.close(() => r()));
+    });
+    after(async () => {
+      down.closeAllConnections();
+      await new Promise<void>((r) => down.close(() => r()));
+    });
+
+    const cases: Array<{ name: string; baseUrl: () => string; token: string; status: SubscriptionStatus; message: RegExp; httpCode?: number }> = [
+      { name: 'the ET Pro server refuses the connection', baseUrl: () => refusedUrl, token: TOKEN, status: 'ACTIVE', message: /cannot reach .*ECONNREFUSED/ },
+      { name: 'ET Pro answers 503', baseUrl: () => downUrl, token: TOKEN, status: 'ACTIVE', message: /HTTP 503/, httpCode: 503 },
+      { name: 'ET Pro answers 503 while the subscription status is ERROR', baseUrl: () => downUrl, token: TOKEN, status: 'ERROR', message: /HTTP 503/, httpCode: 503 },
+      { name: 'ET Pro answers 401', baseUrl: () => collector.url, token: 'revoked-token', status: 'DORMANT', message: /HTTP 401/, httpCode: 401 },
+    ];
+    for (const c of cases) {
+      it(`keeps the installed ET Pro set, writes and reloads nothing, and says why when ${c.name}`, async () => {
+        const first = setup({ ETPRO_TOKEN: TOKEN }, collector.url, open.url, 'ACTIVE');
+        const installed = await first.updater.update();
+        assert.equal(installed.source, 'etpro');
+        const past = new Date(Date.now() - 60_000);
+        for (const n of readdirSync(first.rulesDir)) utimesSync(join(first.rulesDir, n), past, past);
+        const beforeRules = snapshot(first.rulesDir);
+        const openRequests = open.requests.length;
+
+        const rec = recordingLogger();
+        const s = setup({ ETPRO_TOKEN: c.token }, c.baseUrl(), open.url, c.status, { root: first.root, log: rec.log });
+        const result = await s.updater.update();
+        assert.equal(result.outcome, 'unchanged');
+        assert.equal(result.source, 'etpro');
+        assert.equal(result.version, installed.version);
+        assert.match(result.reason, /ET Pro unavailable \(ERR_RULES_DOWNLOAD: .*\): kept the installed ET Pro set/);
+        assert.match(result.reason, c.message);
+        assert.deepEqual(snapshot(s.rulesDir), beforeRules, 'rules dir untouched');
+        assert.equal(JSON.parse(readFileSync(join(s.rulesDir, 'telemetry_version.json'), 'utf8')).source, 'etpro');
+        assert.equal(s.reloader.calls.length, 0, 'no reload');
+        assert.equal(open.requests.length, openRequests, 'ET Open not asked');
+
+        const st = s.updater.status();
+        assert.equal(st.lastOutcome, 'unchanged');
+        assert.equal(st.source, 'etpro');
+        assert.match(st.reason ?? '', /kept the installed ET Pro set/);
+        assert.equal(st.lastError?.code, 'ERR_RULES_DOWNLOAD');
+        assert.match(st.lastError?.message ?? '', c.message);
+
+        const warn = (await rec.records()).find((r) => r['level'] === 'warn' && /keeping the installed ET Pro set/.test(String(r['message'])));
+        assert.ok(warn, 'a warning is logged');
+        assert.match(String(warn['error']), c.message);
+        assert.equal(warn['httpCode'], c.httpCode);
+      });
+    }
+
+    it('clears lastError once ET Pro answers again', async () => {
+      const s = setup({ ETPRO_TOKEN: TOKEN }, downUrl, open.url, 'ACTIVE');
+      failing = false;
+      try {
+        assert.equal((await s.updater.update()).source, 'etpro');
+        failing = true;
+        await s.updater.update();
+        assert.equal(s.updater.status().lastError?.code, 'ERR_RULES_DOWNLOAD');
+        failing = false;
+        const again = await s.updater.update();
+        assert.equal(again.outcome, 'unchanged');
+        assert.doesNotMatch(again.reason, /unavailable/);
+        assert.equal(s.updater.status().lastError, null);
+      } finally {
+        failing = true;
+      }
+    });
+  });
+
+  describe('a failed reload on a first install with no last-known-good set', () => {
+    it('keeps the new files in place instead of emptying the rules dir, and reports it', async () => {
+      open.archive = rulesArchive({ ...OPEN_FILES, 'telemetry_sids.txt': '3001\n' });
+      const rec = recordingLogger();
+      const reloader = new ScriptedReloader([RELOAD_NO_CONTAINER]);
+      const s = setup({}, collector.url, open.url, 'UNCONFIGURED', { log: rec.log, reloader });
+      const result = await s.updater.update();
+      assert.equal(result.outcome, 'rolled-back');
+      assert.equal(result.reload?.error?.code, 'ERR_DOCKER');
+      assert.equal(result.rollback?.ok, false);
+      assert.match(result.rollback?.reason ?? '', /No container name suricata.*; no last-known-good set to roll back to; the new files stay/);
+      assert.equal(reloader.calls.length, 1, 'no second reload of an empty set');
+      assert.deepEqual(sidsIn(readFileSync(join(s.rulesDir, 'suricata.rules'), 'utf8')).on, [3001, 3002, 3101, 3102]);
+      assert.equal(readFileSync(join(s.rulesDir, 'telemetry_sids.txt'), 'utf8'), '3001\n');
+      assert.equal(JSON.parse(readFileSync(join(s.rulesDir, 'telemetry_version.json'), 'utf8')).source, 'etopen');
+
+      const st = s.updater.status();
+      assert.equal(st.lastOutcome, 'rolled-back');
+      assert.equal(st.lastError?.code, 'ERR_DOCKER');
+      assert.match(st.lastError?.message ?? '', /no last-known-good set to roll back to; the new files stay/);
+      assert.equal(st.rollback?.ok, false);
+      assert.equal(st.rulesFilePresent, true);
+      assert.equal(st.ruleCount, 4);
+      assert.match(rulesHealthProblem(st) ?? '', /^The last rules update failed and the rollback did not restore a working set \(.*no last-known-good set/);
+      const logged = (await rec.records()).find((r) => r['level'] === 'error' && /no last-known-good set to roll back to; the new files stay/.test(String(r['message'])));
+      assert.ok(logged, 'the error is logged');
+    });
+
+    it('still rolls back to a real last-known-good set, and a restore that reloads is healthy', async () => {
+      open.archive = rulesArchive(OPEN_FILES);
+      const reloader = new ScriptedReloader([RELOAD_OK, RELOAD_NO_CONTAINER, RELOAD_OK]);
+      const s = setup({}, collector.url, open.url, 'UNCONFIGURED', { reloader });
+      await s.updater.update();
+      assert.equal(rulesHealthProblem(s.updater.status()), null);
+      const good = readFileSync(join(s.rulesDir, 'suricata.rules'), 'utf8');
+      open.archive = rulesArchive({ 'emerging-new.rules': rule(3201, 'ET NEW') });
+      const result = await s.updater.update();
+      assert.equal(result.outcome, 'rolled-back');
+      assert.equal(result.rollback?.ok, true);
+      assert.equal(readFileSync(join(s.rulesDir, 'suricata.rules'), 'utf8'), good);
+      assert.equal(rulesHealthProblem(s.updater.status()), null);
+    });
+
+    it('restoreLastKnownGood refuses a copy without suricata.rules and leaves the rules dir alone', async () => {
+      const root = mkdtempSync(join(tmpdir(), 'rules-store-'));
+      const store = new RulesStore(join(root, 'rules'), join(root, 'state'));
+      mkdirSync(store.rulesDir, { recursive: true });
+      await store.snapshotLastKnownGood();
+      await store.install({ 'suricata.rules': `${rule(1, 'new')}\n`, 'telemetry_sids.txt': '1\n' });
+      assert.equal(await store.hasLastKnownGood(), false);
+      await assert.rejects(store.restoreLastKnownGood(), (err: unknown) => isAgentError(err, 'ERR_RULES_ARCHIVE') && err.details['reason'] === 'no-last-known-good');
+      assert.deepEqual(readdirSync(store.rulesDir).sort(), ['suricata.rules', 'telemetry_sids.txt']);
+    });
+
+    it('rulesHealthProblem names a rules dir left without suricata.rules after an update', async () => {
+      open.archive = rulesArchive(OPEN_FILES);
+      const s = setup({}, collector.url, open.url);
+      await s.updater.update();
+      rmSync(join(s.rulesDir, 'suricata.rules'));
+      open.md5Text = `${'ab'.repeat(16)}\n`;
+      try {
+        await assert.rejects(s.updater.update());
+      } finally {
+        open.md5Text = null;
+      }
+      assert.equal(existsSync(join(s.rulesDir, 'suricata.rules')), false);
+      assert.match(rulesHealthProblem(s.updater.status()) ?? '', /^The rules dir has no suricata\.rules after the last rules update \(failed: ERR_RULES_CHECKSUM\)\.$/);
+    });
+  });
+
+  it('warns about rule lines that are not rules and telemetry SIDs without a rule instead of dropping them silently', async () => {
+    const broken = [
+      rule(3001, 'ET MALWARE a'),
+      'alert http any any -> any any (msg:"x"; content:"x" sid:2099099;)',
+      '# a comment',
+      '',
+      'this is not a rule at all',
+    ].join('\n');
+    open.archive = rulesArchive({ 'emerging-malware.rules': broken, 'emerging-scan.rules': OPEN_FILES['emerging-scan.rules'], 'telemetry_sids.txt': '3001\n2099099\n3101\n' });
+    const rec = recordingLogger();
+    const s = setup({}, collector.url, open.url, 'UNCONFIGURED', { log: rec.log });
+    const result = await s.updater.update();
+    assert.equal(result.outcome, 'installed');
+    assert.equal(result.skippedLines, 2);
+    assert.equal(result.telemetrySidsNotInRules, 1);
+    assert.equal(result.telemetrySidCount, 3);
+    assert.equal(readFileSync(join(s.rulesDir, 'telemetry_sids.txt'), 'utf8'), '3001\n2099099\n3101\n', 'the SID list is written as the archive gave it');
+    assert.ok(!readFileSync(join(s.rulesDir, 'suricata.rules'), 'utf8').includes('2099099'));
+    const st = s.updater.status();
+    assert.equal(st.skippedLines, 2);
+    assert.equal(st.telemetrySidsNotInRules, 1);
+
+    const warns = (await rec.records()).filter((r) => r['level'] === 'warn');
+    const skipped = warns.filter((r) => /neither comments nor parseable rules/.test(String(r['message'])));
+    assert.equal(skipped.length, 1, 'one warning per update');
+    assert.equal(skipped[0]!['skippedLines'], 2);
+    assert.deepEqual(skipped[0]!['files'], [{ file: 'rules/emerging-malware.rules', count: 2, firstLine: 2 }]);
+    const sids = warns.find((r) => /telemetry SIDs have no rule/.test(String(r['message'])));
+    assert.ok(sids, 'telemetry SID gap logged');
+    assert.equal(sids['telemetrySidsNotInRules'], 1);
+    assert.deepEqual(sids['examples'], [2099099]);
   });
 
   it('refuses a second updater of the same state dir while one is running', async () => {

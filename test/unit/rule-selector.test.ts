@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAgentError } from '../../src/errors.js';
-import { fnmatchToRegExp, parseMatcherList, parseModifyList, parseRuleFile, parseRuleLine, selectRules, type RuleFile, type SelectionPolicy } from '../../src/rules/rule-selector.js';
+import { fnmatchToRegExp, parseMatcherList, parseModifyList, parseRuleFile, parseRuleFileDetailed, parseRuleLine, selectRules, type RuleFile, type SelectionPolicy } from '../../src/rules/rule-selector.js';
 
 const rule = (sid: number, msg = `R ${sid}`, extra = ''): string => `alert http any any -> any any (msg:"${msg}"; ${extra}sid:${sid}; rev:1;)`;
 
@@ -101,5 +101,42 @@ describe('selectRules', () => {
     );
     assert.throws(() => parseMatcherList('re:([bad', 'enable.conf'), (err: unknown) => isAgentError(err, 'ERR_CONFIG_INVALID') && /enable\.conf line 1/.test(err.message));
     assert.throws(() => parseModifyList('2001 "x"', 'modify.conf'), (err: unknown) => isAgentError(err, 'ERR_CONFIG_INVALID') && /modify\.conf line 1/.test(err.message));
+  });
+});
+
+describe('rule lines that are not rules are counted, not dropped without a word', () => {
+  const BROKEN = [
+    '# header comment (c) 2024',
+    rule(3001),
+    'alert http any any -> any any (msg:"x"; content:"x" sid:2099099;)',
+    '',
+    'this is not a rule at all',
+    `# ${rule(3002)}`,
+    'alert http any any -> any any (msg:"continued"; \\',
+    '  sid:3003; rev:1;)',
+  ].join('\n');
+
+  it('counts a rule with a missing ";" before sid and a line of prose, naming the first line number', () => {
+    const { rules, skipped } = parseRuleFileDetailed({ path: 'rules/emerging-broken.rules', text: BROKEN });
+    assert.deepEqual(
+      rules.map((r) => [r.sid, r.enabled]),
+      [
+        [3001, true],
+        [3002, false],
+        [3003, true],
+      ],
+    );
+    assert.deepEqual(skipped, { file: 'rules/emerging-broken.rules', count: 2, firstLine: 3 });
+  });
+
+  it('reports nothing for a file of rules, comments and blank lines', () => {
+    assert.equal(parseRuleFileDetailed(FILES[0]!).skipped, null);
+  });
+
+  it('selectRules lists skipped lines per selected file and every SID written', () => {
+    const sel = selectRules([...FILES, { path: 'rules/emerging-broken.rules', text: BROKEN }], policy({ disable: parseMatcherList('3001\n', 'disable') }));
+    assert.deepEqual(sel.skipped, [{ file: 'rules/emerging-broken.rules', count: 2, firstLine: 3 }]);
+    assert.deepEqual(sel.allSids, [1001, 1002, 1003, 2001, 2002, 3001, 3002, 3003]);
+    assert.ok(!sel.text.includes('2099099'), 'the broken rule is not written');
   });
 });
