@@ -20,7 +20,7 @@ import { createControlPlaneHttp } from './util/http-client.js';
 import { SubscriptionPoller } from './status/sensorinfo-poller.js';
 import { StatusServer, type Readiness } from './status/status-server.js';
 import type { AgentStatus, FollowerStatus, RulesStatus } from './status/agent-status.js';
-import { RulesUpdater, rulesUpdaterConfig } from './rules/rules-updater.js';
+import { RulesUpdater, rulesHealthProblem, rulesUpdaterConfig } from './rules/rules-updater.js';
 import { RulesScheduler } from './rules/rules-scheduler.js';
 import { createReloader } from './suricata/reload-strategy.js';
 import type { SuricataControl } from './suricata/suricata-control.js';
@@ -257,6 +257,8 @@ export class Agent {
     const f = this.follower?.stats();
     if (f && f.state === 'stopped') reasons.push('the eve.json follower is stopped');
     const s = this.shipper?.stats();
+    const rulesProblem = rulesHealthProblem(this.rulesUpdater.status());
+    if (rulesProblem !== null) reasons.push(rulesProblem);
     if (s && s.state === 'auth-paused') reasons.push(`the collector refuses the token (HTTP ${s.lastAuthFailureStatus ?? '401/403'}): sending is paused`);
     if (s && s.failingSince !== null && Date.now() - s.failingSince > PROLONGED_FAILURE_MS) {
       reasons.push(`the collector has been failing since ${iso(s.failingSince)} (${s.lastError ?? 'unknown error'})`);
