@@ -80,6 +80,20 @@ const READ_CHUNK_BYTES = 256 * 1024;
  * 15,000 alerts/s. After a kill -9, at most this much acknowledged work is sent again.
  */
 const CHECKPOINT_MIN_GAP_MS = 100;
+/**
+ * A rotated sibling counts as written after a look at the path when its mtime is at most this
+ * much before the look: file times come from a coarser clock than Date.now(), and some file
+ * systems keep whole seconds only.
+ */
+const SIBLING_MTIME_SLACK_MS = 1_000;
+/** At most this many rotated files missed between two looks are read; more means something else is going on. */
+const MAX_MISSED_FILES = 16;
+/** How many recently read inodes are remembered, so a rotated file already read is not read again. */
+const READ_FILES_REMEMBERED = 64;
+/** Compressed rotations (logrotate `compress`) are not eve lines. */
+const COMPRESSED_NAME = /\.(gz|bz2|xz|zst|lz4|lzma|z|zip)$/i;
+
+const fileKey = (f: { dev: number; ino: number }): string => `${f.dev}:${f.ino}`;
 
 /** True when `offset` is 0 or the byte before it is a newline, i.e. `offset` is a line start. */
 async function followsNewline(fh: FileHandle, offset: number): Promise<boolean> {
@@ -97,6 +111,12 @@ const samePosition = (a: FilePosition | null, b: FilePosition | null): boolean =
  * read to its end first), copytruncate (size below the offset → 0), deletion of the open
  * file, a partial last line (held until its newline arrives), and restarts (the checkpoint,
  * even when it points into a rotated sibling such as eve.json.1).
+ *
+ * Rotations faster than a poll are not lost: whenever the path is found holding a file not seen
+ * there before (a rotation, or the file appearing while waited for), rotated siblings
+ * (`<name>*` in the same directory, not compressed) that were written since the last look that
+ * found the path unchanged, and were neither read nor present at start, are read first, oldest
+ * first by mtime, then the file at the path from 0.
  *
  * Lines go to `onLines` in batches with consecutive seqs; the consumer calls `ack(seq)` for
  * every one once handled. The checkpoint only moves over a contiguous run of acknowledged lines;
@@ -117,6 +137,17 @@ export class EveFollower {
   private fileSize = 0;
   /** The path was seen holding another inode: finish the open file, then switch. */
   private switchArmed = false;
+  /** Files to read after the open one, in order; the last one is what the path held when they were found. */
+  private queue: { file: OpenFile; size: number }[] = [];
+  /**
+   * Wall-clock time (file mtimes are wall-clock) just before the last look that found the path
+   * holding the open file, or empty when waiting began. A file rotated out later was written later.
+   */
+  private pathSeenAt = Date.now();
+  /** Siblings present at start: older rotations, not read unless the checkpoint points into one. */
+  private readonly startSiblings = new Set<string>();
+  /** Recently read inodes (dev:ino), oldest first. */
+  private readonly readFiles: string[] = [];
   private waitLogged = false;
 
   private linesRead = 0;
@@ -191,6 +222,8 @@ export class EveFollower {
       this.log.error('Checkpoint file is invalid; starting as if there were none.', { code: err.code, ...err.details });
     }
     if (this.stopped) return;
+    this.pathSeenAt = Date.now();
+    for (const s of await this.siblings()) this.startSiblings.add(fileKey(s.st));
     await this.openInitial(cp);
     if (this.stopped) {
       await this.file?.fh.close().catch(() => {});
@@ -222,6 +255,9 @@ export class EveFollower {
       const f = this.file;
       this.file = null;
       await f?.fh.close().catch(() => {});
+      const queued = this.queue;
+      this.queue = [];
+      for (const q of queued) await q.file.fh.close().catch(() => {});
       this.state = 'stopped';
     })();
     return this.stopPromise;
@@ -333,29 +369,65 @@ export class EveFollower {
     }
   }
 
-  /** A rotated sibling (same directory, name starting with the eve file's name) with that inode. */
-  private async findSibling(dev: number, ino: number): Promise<{ file: OpenFile; st: Stats } | null> {
+  /** Rotated siblings: regular files in the same directory whose name starts with the eve file's name. */
+  private async siblings(): Promise<{ path: string; st: Stats }[]> {
     let names: string[];
     try {
       names = await readdir(this.dir);
     } catch {
-      return null;
+      return [];
     }
+    const found: { path: string; st: Stats }[] = [];
     for (const name of names.sort()) {
       if (name === this.base || !name.startsWith(this.base)) continue;
       const p = join(this.dir, name);
-      let st: Stats;
       try {
-        st = await stat(p);
+        const st = await stat(p);
+        if (st.isFile()) found.push({ path: p, st });
       } catch {
-        continue;
+        // Gone meanwhile.
       }
-      if (!st.isFile() || st.dev !== dev || st.ino !== ino) continue;
-      const opened = await this.openFile(p);
+    }
+    return found;
+  }
+
+  /** A rotated sibling with that inode. */
+  private async findSibling(dev: number, ino: number): Promise<{ file: OpenFile; st: Stats } | null> {
+    for (const s of await this.siblings()) {
+      if (s.st.dev !== dev || s.st.ino !== ino) continue;
+      const opened = await this.openFile(s.path);
       if (opened && opened.file.dev === dev && opened.file.ino === ino) return opened;
       await opened?.file.fh.close();
     }
     return null;
+  }
+
+  /**
+   * Rotated siblings the follower has not read that were written at or after `since` (the last
+   * look that found the path unchanged) and are not `current`: files rotated out between two
+   * looks. Opened, oldest first.
+   */
+  private async missedSiblings(since: number, current: FileRef): Promise<{ file: OpenFile; size: number }[]> {
+    const all = await this.siblings();
+    // A start-time sibling that is gone frees its inode number for a new file.
+    const present = new Set(all.map((s) => fileKey(s.st)));
+    for (const k of this.startSiblings) if (!present.has(k)) this.startSiblings.delete(k);
+    const skip = new Set([fileKey(current), ...this.readFiles, ...this.startSiblings]);
+    let found = all.filter(
+      (s) => !COMPRESSED_NAME.test(s.path) && !skip.has(fileKey(s.st)) && s.st.mtimeMs >= since - SIBLING_MTIME_SLACK_MS,
+    );
+    found.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs || a.st.ctimeMs - b.st.ctimeMs || (a.path < b.path ? -1 : 1));
+    if (found.length > MAX_MISSED_FILES) {
+      this.log.warn('More rotated eve files appeared between two looks than are read; reading the newest.', { path: this.opts.path, found: found.length, read: MAX_MISSED_FILES });
+      found = found.slice(-MAX_MISSED_FILES);
+    }
+    const opened: { file: OpenFile; size: number }[] = [];
+    for (const s of found) {
+      const o = await this.openFile(s.path);
+      if (o && o.file.dev === s.st.dev && o.file.ino === s.st.ino) opened.push({ file: o.file, size: o.st.size });
+      else await o?.file.fh.close();
+    }
+    return opened;
   }
 
   // ---- files ----------------------------------------------------------------------------
@@ -384,6 +456,11 @@ export class EveFollower {
 
   private useFile(file: OpenFile, offset: number, size: number): void {
     this.file = file;
+    const key = fileKey(file);
+    if (!this.readFiles.includes(key)) {
+      this.readFiles.push(key);
+      if (this.readFiles.length > READ_FILES_REMEMBERED) this.readFiles.shift();
+    }
     this.fileSize = size;
     this.switchArmed = false;
     this.waitLogged = false;
@@ -408,15 +485,55 @@ export class EveFollower {
     this.file = null;
     await old.fh.close().catch(() => {});
     this.rotations++;
+    const queued = this.queue.shift();
+    if (queued) {
+      this.useFile(queued.file, 0, queued.size);
+      if (this.queue.length > 0) this.log.info('Reading an eve file rotated out between two looks.', { rotatedPath: queued.file.path, ino: queued.file.ino });
+      else this.log.info('Following the current eve file.', { path: this.opts.path, ino: queued.file.ino });
+    } else if (!(await this.openCurrent('rotated'))) {
+      return;
+    }
+    this.updateAckedPosition();
+    this.scheduleSave();
+  }
+
+  /**
+   * Opens the file at the path, which holds a file not seen there before, from 0 — after any
+   * rotated siblings missed since the last look. False when there is no file (now waiting).
+   */
+  private async openCurrent(why: 'rotated' | 'appeared'): Promise<boolean> {
+    const since = this.pathSeenAt;
+    const seenAt = Date.now();
     const next = await this.openPath();
     if (!next) {
       this.waitForFile();
-      return;
+      return false;
     }
-    this.useFile(next.file, 0, next.st.size);
-    this.log.info('Eve file rotated; following the new file.', { path: this.opts.path, ino: next.file.ino });
-    this.updateAckedPosition();
-    this.scheduleSave();
+    if (this.stopped) {
+      await next.file.fh.close();
+      return false;
+    }
+    this.pathSeenAt = seenAt;
+    const missed = await this.missedSiblings(since, next.file);
+    if (this.stopped) {
+      for (const f of [next.file, ...missed.map((m) => m.file)]) await f.fh.close().catch(() => {});
+      return false;
+    }
+    if (missed.length === 0) {
+      this.useFile(next.file, 0, next.st.size);
+      this.log.info(why === 'rotated' ? 'Eve file rotated; following the new file.' : 'Eve file appeared; following it from the start.', { path: this.opts.path, ino: next.file.ino });
+      return true;
+    }
+    const [first, ...rest] = missed;
+    this.queue = [...rest, { file: next.file, size: next.st.size }];
+    this.useFile(first!.file, 0, first!.size);
+    this.log.info(
+      why === 'rotated'
+        ? 'Eve file rotated more than once between two looks; reading the rotated files first, then the new file from its start.'
+        : 'Eve file appeared and was already rotated; reading the rotated files first, then the new file from its start.',
+      { path: this.opts.path, rotatedPaths: missed.map((m) => m.file.path) },
+    );
+    return true;
   }
 
   // ---- the read loop --------------------------------------------------------------------
@@ -469,14 +586,7 @@ export class EveFollower {
 
   private async pump(): Promise<void> {
     if (!this.file) {
-      const next = await this.openPath();
-      if (!next) return this.waitForFile();
-      if (this.stopped) {
-        await next.file.fh.close();
-        return;
-      }
-      this.log.info('Eve file appeared; following it from the start.', { path: this.opts.path });
-      this.useFile(next.file, 0, next.st.size);
+      if (!(await this.openCurrent('appeared'))) return;
       this.updateAckedPosition();
       this.scheduleSave();
     }
@@ -494,6 +604,7 @@ export class EveFollower {
       }
       const file = this.file;
       let current: Stats | null = null;
+      const lookedAt = Date.now();
       try {
         current = await stat(this.opts.path);
       } catch (err) {
@@ -504,6 +615,7 @@ export class EveFollower {
         this.switchArmed = true;
         continue;
       }
+      if (current) this.pathSeenAt = lookedAt;
       const own = await file.fh.stat();
       this.fileSize = own.size;
       if (own.size < this.splitter.pos) {

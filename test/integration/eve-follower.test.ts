@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, mkdirSync, symlinkSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -54,9 +54,9 @@ interface Harness {
   store: CheckpointStore;
 }
 
-function harness(opts: { dir?: string; startAt?: StartAt; autoAck?: boolean; maxLineBytes?: number; maxPendingLines?: number; now?: () => number; log?: Logger } = {}): Harness {
+function harness(opts: { dir?: string; eveDir?: string; startAt?: StartAt; autoAck?: boolean; maxLineBytes?: number; maxPendingLines?: number; now?: () => number; log?: Logger } = {}): Harness {
   const dir = opts.dir ?? tempDir();
-  const eve = join(dir, 'eve.json');
+  const eve = join(opts.eveDir ?? dir, 'eve.json');
   const stateDir = join(dir, 'state');
   const log = opts.log ?? silentLogger();
   const store = new CheckpointStore(stateDir, log);
@@ -111,13 +111,107 @@ test('reads every line exactly once and in order across a rename rotation with w
   assert.deepEqual(h.got.map((l) => l.seq), Array.from({ length: 3000 }, (_, i) => i + 1));
   const firstFile = h.got.slice(0, 1500);
   const secondFile = h.got.slice(1500);
-  assert.ok(firstFile.every((l) => l.file === h.eve && l.offset === Buffer.byteLength(linesText(0, Number(JSON.parse(l.text).n)))));
+  // Whether the follower's first look came before the rename (it then followed the file as
+  // eve.json) or after it (it then found the file as eve.json.1) depends on scheduling; every
+  // line arrives once and in order either way.
+  const firstName = firstFile[0]!.file;
+  assert.ok(firstName === h.eve || firstName === `${h.eve}.1`, firstName);
+  assert.ok(firstFile.every((l) => l.file === firstName && l.offset === Buffer.byteLength(linesText(0, Number(JSON.parse(l.text).n)))));
   assert.ok(secondFile.every((l) => l.file === h.eve && l.offset === Buffer.byteLength(linesText(1500, Number(JSON.parse(l.text).n)))));
   assert.equal(h.follower.stats().rotations, 1);
   await h.follower.flushCheckpoint();
   const cp = h.follower.stats().checkpoint;
   assert.equal(cp?.ino, statSync(h.eve).ino);
   assert.equal(cp?.offset, statSync(h.eve).size);
+});
+
+/**
+ * Points `link` at `target` in one step (rename of a new symlink over the old one), so the
+ * follower sees the directory's whole content appear at once, whenever it happens to look.
+ */
+function pointLink(link: string, target: string): void {
+  symlinkSync(target, `${link}.next`);
+  renameSync(`${link}.next`, link);
+}
+
+test('reads a file that was created, written and rotated before the follower first saw it, then the new file, in order', async (t) => {
+  const root = tempDir();
+  const logDir = join(root, 'log'); // a symlink, dangling until the directory is ready
+  symlinkSync(join(root, 'missing'), logDir);
+  const h = harness({ dir: root, eveDir: logDir, startAt: { kind: 'end' } });
+  t.after(() => h.follower.stop());
+  await h.follower.start();
+  assert.equal(h.follower.stats().state, 'waiting-for-file');
+
+  const real = join(root, 'real');
+  mkdirSync(real);
+  writeFileSync(join(real, 'eve.json.2'), 'not eve lines\n'); // an older rotation (mtime set below): not read
+  const before = join(real, 'eve.json');
+  writeFileSync(before, linesText(0, 1500));
+  renameSync(before, `${before}.1`);
+  writeFileSync(before, linesText(1500, 3000));
+  // Old: last written before the follower began waiting; must not be read.
+  const old = (Date.now() - 3_600_000) / 1000;
+  utimesSync(join(real, 'eve.json.2'), old, old);
+  pointLink(logDir, real);
+
+  await until('3000 lines', () => h.got.length >= 3000);
+  await settle();
+  assert.deepEqual(texts(h.got), expected(0, 3000));
+  assert.ok(h.got.slice(0, 1500).every((l) => l.file === `${h.eve}.1`));
+  assert.ok(h.got.slice(1500).every((l) => l.file === h.eve));
+  assert.equal(h.got[1500]!.offset, 0);
+  assert.equal(h.follower.stats().rotations, 1);
+  await h.follower.flushCheckpoint();
+  const cp = await h.store.load();
+  assert.equal(cp?.ino, statSync(h.eve).ino);
+  assert.equal(cp?.offset, statSync(h.eve).size);
+});
+
+test('reads every file rotated out between two looks, oldest first, after finishing the open one', async (t) => {
+  const root = tempDir();
+  const logDir = join(root, 'log');
+  const first = join(root, 'first');
+  const second = join(root, 'second');
+  mkdirSync(first);
+  mkdirSync(second);
+  symlinkSync(first, logDir);
+  const h = harness({ dir: root, eveDir: logDir, startAt: { kind: 'end' } });
+  t.after(() => h.follower.stop());
+  const fd = openSync(join(first, 'eve.json'), 'a');
+  writeSync(fd, linesText(0, 5)); // before start: skipped (startAt end)
+  await h.follower.start();
+  writeSync(fd, linesText(5, 100));
+  await until('95 lines', () => h.got.length === 95);
+
+  // Invisible to the follower until the link moves: A rotated to .1 (and written on), B made and
+  // rotated over .1, C made and rotated to .2, a compressed rotation, and D at the path.
+  renameSync(join(first, 'eve.json'), join(second, 'eve.json.1'));
+  writeSync(fd, linesText(100, 150));
+  closeSync(fd);
+  const path = join(second, 'eve.json');
+  writeFileSync(path, linesText(150, 250));
+  renameSync(path, join(second, 'eve.json.1'));
+  await new Promise((r) => setTimeout(r, 30)); // distinct mtimes for B and C
+  writeFileSync(path, linesText(250, 300));
+  renameSync(path, join(second, 'eve.json.2'));
+  writeFileSync(join(second, 'eve.json.3.gz'), Buffer.from([0x1f, 0x8b, 8, 0, 10, 0x7b, 0x7d, 10]));
+  writeFileSync(path, linesText(300, 400));
+  pointLink(logDir, second);
+
+  await until('395 lines', () => h.got.length >= 395);
+  await settle();
+  assert.deepEqual(texts(h.got), expected(5, 400));
+  const files = (from: number, to: number): string[] => [...new Set(h.got.filter((l) => { const n = Number(JSON.parse(l.text).n); return n >= from && n < to; }).map((l) => l.file))];
+  assert.deepEqual(files(5, 150), [h.eve]);
+  assert.deepEqual(files(150, 250), [`${h.eve}.1`]);
+  assert.deepEqual(files(250, 300), [`${h.eve}.2`]);
+  assert.deepEqual(files(300, 400), [h.eve]);
+  assert.equal(h.follower.stats().rotations, 3);
+  await h.follower.flushCheckpoint();
+  const cp = await h.store.load();
+  assert.equal(cp?.ino, statSync(path).ino);
+  assert.equal(cp?.offset, statSync(path).size);
 });
 
 test('starts over at offset 0 after copytruncate', async (t) => {
