@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import https from 'node:https';
 import http from 'node:http';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import axios, { type AxiosInstance } from 'axios';
 import { AgentError } from '../errors.js';
+import { routeHttpsThroughEnvProxy } from '../util/http-client.js';
 
 /**
  * The small HTTP client of the rules job: GETs with an idle timeout, an overall deadline, a body size
@@ -53,17 +53,19 @@ export class RulesHttp {
   constructor(private readonly opts: RulesHttpOptions) {
     // An extra CA is added to the public roots, not instead of them.
     const ca = opts.caFile ? readFileSync(opts.caFile) : undefined;
-    this.client = axios.create({
-      timeout: opts.timeoutMs,
-      maxRedirects: 5,
-      responseType: 'stream',
-      decompress: true,
-      validateStatus: () => true,
-      httpAgent: new http.Agent({ keepAlive: false }),
-      httpsAgent: new https.Agent({ keepAlive: false, ...(ca ? { ca: [...rootCertificates, ca.toString('utf8')] } : {}) }),
-      headers: { 'User-Agent': opts.userAgent },
-      proxy: false,
-    });
+    // HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured per URL (ET Pro and ET Open are on different hosts).
+    this.client = routeHttpsThroughEnvProxy(
+      axios.create({
+        timeout: opts.timeoutMs,
+        maxRedirects: 5,
+        responseType: 'stream',
+        decompress: true,
+        validateStatus: () => true,
+        httpAgent: new http.Agent({ keepAlive: false }),
+        headers: { 'User-Agent': opts.userAgent },
+      }),
+      { keepAlive: false, ca: ca ? [...rootCertificates, ca.toString('utf8')] : undefined },
+    );
   }
 
   async get(url: string, o: GetOptions): Promise<FetchResult> {

@@ -3,6 +3,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import axios, { type AxiosInstance } from 'axios';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { getProxyForUrl } from 'proxy-from-env';
 import { AgentError, errorCode } from '../errors.js';
 
 /** What a control-plane client needs from the configuration. */
@@ -22,7 +24,9 @@ export interface ControlPlaneHttpOptions {
  * base URL, bearer token, timeout, keep-alive agents, and `ETPRO_CA_FILE` added to the default
  * roots. Every HTTP status resolves (validateStatus accepts all) so callers branch on the code;
  * only network-level failures reject — classify them with `describeHttpFailure`.
- * Proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` are honoured by axios itself.
+ * Proxies: each request decides from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (read when it is sent, see
+ * `routeHttpsThroughEnvProxy`): an https URL goes through a CONNECT tunnel so TLS, the token and the
+ * body stay end-to-end; an http URL uses axios's forward-proxy handling; without a proxy it is direct.
  */
 export function createControlPlaneHttp(opts: ControlPlaneHttpOptions): AxiosInstance {
   let ca: string[] | undefined;
@@ -41,18 +45,89 @@ export function createControlPlaneHttp(opts: ControlPlaneHttpOptions): AxiosInst
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (opts.token !== null) headers['Authorization'] = `Bearer ${opts.token}`;
   if (opts.userAgent) headers['User-Agent'] = opts.userAgent;
-  return axios.create({
+  const client = axios.create({
     baseURL: opts.baseUrl,
     timeout: opts.timeoutMs,
     headers,
     httpAgent: new http.Agent({ keepAlive: true, maxSockets: 4 }),
-    httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 4, ...(ca ? { ca } : {}) }),
     validateStatus: () => true,
     maxRedirects: 5,
     // Control-plane answers are small JSON; the ruleset download sets its own limit per request.
     maxContentLength: 4 * 1_048_576,
     transitional: { clarifyTimeoutError: true },
   });
+  return routeHttpsThroughEnvProxy(client, { keepAlive: true, maxSockets: 4, ca });
+}
+
+/** TLS and pooling settings shared by the direct https agent and every tunnelling agent. */
+export interface HttpsRouteOptions {
+  readonly keepAlive: boolean;
+  readonly maxSockets?: number;
+  /** Trusted roots for the origin (and for an https:// proxy); undefined keeps Node's defaults. */
+  readonly ca?: readonly string[] | undefined;
+}
+
+/**
+ * `HttpsProxyAgent` applies its constructor options to the proxy connection only; the TLS session
+ * to the origin inside the tunnel is built from the request's options. This adds the trusted roots
+ * there too, so ETPRO_CA_FILE works the same with and without a proxy.
+ */
+class TunnellingAgent extends HttpsProxyAgent<string> {
+  constructor(proxy: string, opts: http.AgentOptions & { ca?: string[] }, private readonly originCa: string[] | undefined) {
+    super(proxy, opts);
+  }
+
+  override connect(req: http.ClientRequest, opts: Parameters<HttpsProxyAgent<string>['connect']>[1]): ReturnType<HttpsProxyAgent<string>['connect']> {
+    if (opts.secureEndpoint && this.originCa) return super.connect(req, { ...opts, ca: this.originCa });
+    return super.connect(req, opts);
+  }
+}
+
+type HttpsAgentChoice = https.Agent | TunnellingAgent;
+
+/**
+ * Makes every https request of `client` pick its agent when it is sent: `getProxyForUrl` (which reads
+ * HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY at that moment) names a proxy → a CONNECT-tunnelling
+ * `HttpsProxyAgent` for that proxy URL (one per proxy URL, reused), else the direct https agent.
+ * Axios's own proxy handling is switched off for these requests (`proxy: false`) so it cannot replace
+ * the tunnel; redirects are decided again for their new URL. http URLs are left to axios, which
+ * forwards them to HTTP_PROXY itself. Proxy URLs, which may hold credentials, are never logged.
+ */
+export function routeHttpsThroughEnvProxy(client: AxiosInstance, o: HttpsRouteOptions): AxiosInstance {
+  const tls = { keepAlive: o.keepAlive, ...(o.maxSockets !== undefined ? { maxSockets: o.maxSockets } : {}), ...(o.ca ? { ca: [...o.ca] } : {}) };
+  const direct = new https.Agent(tls);
+  const tunnels = new Map<string, TunnellingAgent>();
+  const agentFor = (url: string): HttpsAgentChoice => {
+    const proxy = getProxyForUrl(url);
+    if (proxy === '') return direct;
+    let tunnel = tunnels.get(proxy);
+    if (tunnel === undefined) {
+      try {
+        tunnel = new TunnellingAgent(proxy, tls, tls.ca);
+      } catch (err) {
+        // The message would echo the proxy URL; name only the variables.
+        throw new AgentError('ERR_CONFIG_INVALID', 'HTTPS_PROXY / HTTP_PROXY / ALL_PROXY does not hold a valid proxy URL.', {}, { cause: err });
+      }
+      tunnels.set(proxy, tunnel);
+    }
+    return tunnel;
+  };
+  client.defaults.httpsAgent = direct;
+  client.interceptors.request.use((config) => {
+    const url = client.getUri(config);
+    if (!url.startsWith('https:')) return config;
+    config.httpsAgent = agentFor(url);
+    config.proxy = false;
+    config.beforeRedirect = (options: Record<string, unknown>) => {
+      if (options['protocol'] !== 'https:' || typeof options['href'] !== 'string') return;
+      const agent = agentFor(options['href']);
+      options['agent'] = agent;
+      const agents = options['agents'] as { https?: unknown } | undefined;
+      if (agents) agents.https = agent;
+    };
+    return config;
+  });
+  return client;
 }
 
 /** Why a control-plane request could not be answered. Bounded set, safe as a metric label. */
