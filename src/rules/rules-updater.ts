@@ -317,16 +317,15 @@ export class RulesUpdater {
     const reload = await this.deps.reloader.reload({ enabledRules: sel.enabled });
     this.recordReload(reload);
     const base = { source: c.source, reason: c.reason, missingCategories: sel.missingCategories, skippedLines, telemetrySidsNotInRules };
+    /** The new set is what the rules dir now holds. */
+    const recordInstalled = (): void => {
+      Object.assign(this.st, { lastUpdateAt: version.installedAt, version: c.version, ruleCount: sel.enabled, telemetrySidCount, skippedLines, telemetrySidsNotInRules });
+    };
 
     if (reload.ok || isUnavailable(reload)) {
       if (reload.ok) this.log.info('Rules reloaded.', { method: reload.method, verified: reload.verified, loaded: reload.loaded, failed: reload.failed, durationMs: reload.durationMs, note: reload.note });
       else this.log.warn('Rules written but Suricata could not be reached to reload them; it loads them on its next start or reload.', { method: reload.method, error: reload.error?.message });
-      this.st.lastUpdateAt = version.installedAt;
-      this.st.version = c.version;
-      this.st.ruleCount = sel.enabled;
-      this.st.telemetrySidCount = telemetrySidCount;
-      this.st.skippedLines = skippedLines;
-      this.st.telemetrySidsNotInRules = telemetrySidsNotInRules;
+      recordInstalled();
       this.st.lastError = reload.ok ? null : { code: reload.error!.code, message: reload.error!.message, at: this.iso() };
       return { ...base, outcome: 'installed', version: c.version, ruleCount: sel.enabled, telemetrySidCount, reload, rollback: null };
     }
@@ -341,12 +340,7 @@ export class RulesUpdater {
       this.log.error(`Cannot roll back: ${NO_LAST_KNOWN_GOOD}.`, { code: reload.error?.code, error: why, dir: this.cfg.rules.dir });
       this.st.rollback = { at: rollback.at, reason: rollback.reason, ok: false };
       this.st.lastError = { code: reload.error?.code ?? 'ERR_RELOAD_FAILED', message: `${why} (${NO_LAST_KNOWN_GOOD})`, at: rollback.at };
-      this.st.lastUpdateAt = version.installedAt;
-      this.st.version = c.version;
-      this.st.ruleCount = sel.enabled;
-      this.st.telemetrySidCount = telemetrySidCount;
-      this.st.skippedLines = skippedLines;
-      this.st.telemetrySidsNotInRules = telemetrySidsNotInRules;
+      recordInstalled();
       return { ...base, outcome: 'rolled-back', version: c.version, ruleCount: sel.enabled, telemetrySidCount, reload, rollback };
     }
     try {

@@ -2,7 +2,7 @@ import { AgentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { describeTarget, type ContainerSignaller, type ContainerTarget } from './docker-signaller.js';
 import type { SuricataControl } from './suricata-control.js';
-import { failedResult, realClock, tryReadReloadTime, verifyReload, type Clock, type ReloadExpectation, type ReloadResult, type Reloader } from './reload-verify.js';
+import { confirmSignalledReload, failedResult, realClock, tryReadReloadTime, type Clock, type ReloadExpectation, type ReloadResult, type Reloader } from './reload-verify.js';
 
 export interface DockerReloaderOptions {
   readonly target: ContainerTarget;
@@ -39,22 +39,19 @@ export class DockerReloader implements Reloader {
     } catch (err) {
       return failedResult('docker', startedAt, this.clock, err);
     }
-    if (this.control && before.answered) {
-      return verifyReload({ control: this.control, method: 'docker', before: before.time, expect, maxFailed: this.opts.maxFailed, waitMs: this.opts.reloadTimeoutMs, startedAt, clock: this.clock });
-    }
-    await this.clock.sleep(this.opts.settleMs ?? 5_000);
-    if (!(await this.signaller.isRunning(id))) {
-      return failedResult('docker', startedAt, this.clock, new AgentError('ERR_RELOAD_FAILED', `The Suricata container ${id.slice(0, 12)} stopped after SIGUSR2.`));
-    }
-    return {
+    return confirmSignalledReload({
       method: 'docker',
-      ok: true,
-      verified: false,
-      loaded: null,
-      failed: null,
-      skipped: null,
-      durationMs: this.clock.now() - startedAt,
-      note: 'SIGUSR2 sent and the container stayed up; rule counts not verified (control socket not mounted).',
-    };
+      control: this.control,
+      before,
+      expect,
+      maxFailed: this.opts.maxFailed,
+      waitMs: this.opts.reloadTimeoutMs,
+      startedAt,
+      clock: this.clock,
+      settleMs: this.opts.settleMs ?? 5_000,
+      stillRunning: () => this.signaller.isRunning(id),
+      exitedMessage: `The Suricata container ${id.slice(0, 12)} stopped after SIGUSR2.`,
+      unverifiedNote: 'SIGUSR2 sent and the container stayed up; rule counts not verified (control socket not mounted).',
+    });
   }
 }

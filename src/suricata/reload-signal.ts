@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { AgentError, errorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SuricataControl } from './suricata-control.js';
-import { failedResult, realClock, tryReadReloadTime, verifyReload, type Clock, type ReloadExpectation, type ReloadResult, type Reloader } from './reload-verify.js';
+import { confirmSignalledReload, failedResult, realClock, tryReadReloadTime, type Clock, type ReloadExpectation, type ReloadResult, type Reloader } from './reload-verify.js';
 
 export interface SignalReloaderOptions {
   readonly pidfile: string;
@@ -64,20 +64,19 @@ export class SignalReloader implements Reloader {
       return failedResult('signal', startedAt, this.clock, err);
     }
     this.log.debug('Sent SIGUSR2 to Suricata.', { pid, pidfile: this.opts.pidfile });
-    if (this.control && before.answered) {
-      return verifyReload({ control: this.control, method: 'signal', before: before.time, expect, maxFailed: this.opts.maxFailed, waitMs: this.opts.reloadTimeoutMs, startedAt, clock: this.clock });
-    }
-    await this.clock.sleep(this.opts.settleMs ?? 3_000);
-    if (!alive(pid)) return failedResult('signal', startedAt, this.clock, new AgentError('ERR_RELOAD_FAILED', `Suricata (PID ${pid}) exited after SIGUSR2.`));
-    return {
+    return confirmSignalledReload({
       method: 'signal',
-      ok: true,
-      verified: false,
-      loaded: null,
-      failed: null,
-      skipped: null,
-      durationMs: this.clock.now() - startedAt,
-      note: 'SIGUSR2 sent and Suricata still running; rule counts not verified (no control socket).',
-    };
+      control: this.control,
+      before,
+      expect,
+      maxFailed: this.opts.maxFailed,
+      waitMs: this.opts.reloadTimeoutMs,
+      startedAt,
+      clock: this.clock,
+      settleMs: this.opts.settleMs ?? 3_000,
+      stillRunning: () => alive(pid),
+      exitedMessage: `Suricata (PID ${pid}) exited after SIGUSR2.`,
+      unverifiedNote: 'SIGUSR2 sent and Suricata still running; rule counts not verified (no control socket).',
+    });
   }
 }

@@ -180,3 +180,35 @@ export function failedResult(method: ReloadMethodUsed, startedAt: number, clock:
 export function unavailable(message: string, details: Record<string, unknown> = {}): AgentError {
   return new AgentError('ERR_RELOAD_UNAVAILABLE', message, details);
 }
+
+export interface SignalledReloadOptions {
+  readonly method: 'docker' | 'signal';
+  readonly control: SuricataControl | null;
+  /** What `tryReadReloadTime` said before the signal. */
+  readonly before: { readonly answered: boolean; readonly time: string | null };
+  readonly expect: ReloadExpectation;
+  readonly maxFailed: number;
+  readonly waitMs: number;
+  readonly startedAt: number;
+  readonly clock: Clock;
+  /** Without a socket: how long Suricata must stay up after the signal. */
+  readonly settleMs: number;
+  readonly stillRunning: () => Promise<boolean> | boolean;
+  /** Error message when Suricata went away after the signal. */
+  readonly exitedMessage: string;
+  /** Note of an unverified success. */
+  readonly unverifiedNote: string;
+}
+
+/**
+ * After SIGUSR2 (through Docker or a pidfile): verified through the socket when it answered
+ * before the signal; otherwise Suricata staying up for `settleMs` is all that can be checked.
+ */
+export async function confirmSignalledReload(o: SignalledReloadOptions): Promise<ReloadResult> {
+  if (o.control && o.before.answered) {
+    return verifyReload({ control: o.control, method: o.method, before: o.before.time, expect: o.expect, maxFailed: o.maxFailed, waitMs: o.waitMs, startedAt: o.startedAt, clock: o.clock });
+  }
+  await o.clock.sleep(o.settleMs);
+  if (!(await o.stillRunning())) return failedResult(o.method, o.startedAt, o.clock, new AgentError('ERR_RELOAD_FAILED', o.exitedMessage));
+  return { method: o.method, ok: true, verified: false, loaded: null, failed: null, skipped: null, durationMs: o.clock.now() - o.startedAt, note: o.unverifiedNote };
+}
