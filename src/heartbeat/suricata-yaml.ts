@@ -20,12 +20,6 @@ export interface SuricataYamlInfo {
   readonly modeReason: string;
 }
 
-const TRUE_WORDS = new Set(['yes', 'true', 'on', '1']);
-
-function isTrue(v: unknown): boolean {
-  return v === true || (typeof v === 'string' && TRUE_WORDS.has(v.trim().toLowerCase()));
-}
-
 function asRecord(v: unknown): Record<string, unknown> | null {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 }

@@ -1,4 +1,3 @@
-import { AgentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { describeTarget, type ContainerSignaller, type ContainerTarget } from './docker-signaller.js';
 import type { SuricataControl } from './suricata-control.js';
