@@ -111,7 +111,8 @@ async function main(argv: string[]): Promise<number> {
       const { UnixSocketControl } = await import('./suricata/suricata-control.js');
       const { createRulesUpdater } = await import('./main.js');
       const http = createControlPlaneHttp({ baseUrl: config.baseUrl, token: config.token, timeoutMs: config.httpTimeoutMs, caFile: config.caFile });
-      const poller = new SubscriptionPoller({ token: config.token, pollS: config.status.pollS, http }, log.child({ component: 'subscription' }));
+      // One poll to choose the source; its status-change line would only be noise here.
+      const poller = new SubscriptionPoller({ token: config.token, pollS: config.status.pollS, http }, cliLogger(config, 'warn').child({ component: 'subscription' }));
       const subscription = await poller.pollNow();
       poller.stop();
       const control = new UnixSocketControl(config.suricata.socket);
@@ -139,8 +140,7 @@ async function main(argv: string[]): Promise<number> {
         },
         log.child({ component: 'collector' }),
       );
-      const bound = await collector.start();
-      log.info('Reference collector listening.', { url: collector.url, port: bound, data: values.data ?? null, rules: values.rules ?? null });
+      await collector.start();
       await new Promise<void>((resolve) => {
         const stop = (): void => resolve();
         process.once('SIGTERM', stop);

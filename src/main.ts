@@ -19,7 +19,7 @@ import { agentVersion } from './heartbeat/agent-version.js';
 import { createControlPlaneHttp } from './util/http-client.js';
 import { SubscriptionPoller } from './status/sensorinfo-poller.js';
 import { StatusServer, type Readiness } from './status/status-server.js';
-import type { AgentStatus, FollowerStatus, RulesStatus } from './status/agent-status.js';
+import type { AgentStatus, FollowerStatus, RulesStatus, SuricataStatus } from './status/agent-status.js';
 import { RulesUpdater, rulesHealthProblem, rulesUpdaterConfig } from './rules/rules-updater.js';
 import { RulesScheduler } from './rules/rules-scheduler.js';
 import { createReloader } from './suricata/reload-strategy.js';
@@ -28,8 +28,15 @@ import type { SubscriptionStatus } from './status/sensorinfo-poller.js';
 
 /** The shipper failing without a single success for this long makes /readyz answer 503. */
 const PROLONGED_FAILURE_MS = 10 * 60_000;
-/** How often telemetry_sids.txt and suricata.yaml (HOME_NET) are checked for changes. */
-const FILES_REFRESH_MS = 30_000;
+/**
+ * How often telemetry_sids.txt and suricata.yaml (HOME_NET) are checked for changes: a stat
+ * each, so a HOME_NET edit applies within seconds, not after alerts were masked the old way.
+ */
+const FILES_REFRESH_MS = 2_000;
+/** Every this many file checks, Suricata's socket is asked whether it runs (30 s). */
+const SURICATA_CHECK_EVERY = 15;
+/** Least time between two re-checks of sensorinfo/heartbeat after the collector accepted the token again. */
+const AUTH_RECOVERY_RECHECK_MS = 10_000;
 
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
@@ -61,6 +68,9 @@ export class Agent {
   private yamlSignature: string | null = null;
   private sensorId: string | null = null;
   private filesTimer: NodeJS.Timeout | null = null;
+  private filesTicks = 0;
+  private suricataState: SuricataStatus = { status: 'unknown', version: null, checkedAt: null, reason: null };
+  private lastAuthRecheckAt = 0;
   private stopping: Promise<void> | null = null;
   private ready = false;
 
@@ -118,9 +128,14 @@ export class Agent {
     await this.checkStateDir();
     await this.refreshLocalNetworks();
     await this.sids.refresh();
+    void this.checkSuricata();
     this.filesTimer = setInterval(() => {
       void this.sids.refresh();
       void this.refreshLocalNetworks();
+      if (++this.filesTicks % SURICATA_CHECK_EVERY === 0) {
+        void this.checkSuricata();
+        void this.rulesUpdater.loadInstalled().catch(() => undefined);
+      }
     }, this.options.filesRefreshMs ?? FILES_REFRESH_MS);
     this.filesTimer.unref();
     this.sensorId = await this.sensorIds.get().catch(() => null);
@@ -138,7 +153,10 @@ export class Agent {
         { ...config.shipper, maxQueued: config.eve.maxPendingLines },
         this.client,
         log.child({ component: 'shipper' }),
-        (id: number, _outcome: Outcome) => this.follower?.ack(id),
+        (id: number, outcome: Outcome) => {
+          this.follower?.ack(id);
+          if (outcome === 'acked') this.recheckAfterAuthRecovery();
+        },
       );
       this.shipper.onCapacity(() => this.pipeline?.drain());
       this.shipper.start();
@@ -250,6 +268,35 @@ export class Agent {
     }
   }
 
+  /** Suricata as its control socket answers (for /status and /metrics; not a readiness condition). */
+  private async checkSuricata(): Promise<void> {
+    const checkedAt = new Date().toISOString();
+    try {
+      const version = await this.control.command('version', undefined, 5_000);
+      this.suricataState = { status: 'Running', version: typeof version === 'string' ? version : null, checkedAt, reason: null };
+    } catch (err) {
+      const stopped = errorCode(err) === 'ERR_SURICATA_UNAVAILABLE';
+      this.suricataState = { status: stopped ? 'Stopped' : 'ERROR', version: this.suricataState.version, checkedAt, reason: errorMessage(err) };
+    }
+  }
+
+  /**
+   * An alert was acknowledged: if sensorinfo or the last heartbeat had been refused (401/403),
+   * the token works again, so ask both again now instead of at their next slot.
+   */
+  private recheckAfterAuthRecovery(): void {
+    const refused = (code: number | null): boolean => code === 401 || code === 403;
+    const subRefused = refused(this.subscription.current().httpCode);
+    const hbRefused = refused(this.heartbeat.state().lastHttpCode);
+    if (!subRefused && !hbRefused) return;
+    const now = Date.now();
+    if (now - this.lastAuthRecheckAt < AUTH_RECOVERY_RECHECK_MS) return;
+    this.lastAuthRecheckAt = now;
+    this.log.info('The collector accepts the token again: re-checking the subscription status and the heartbeat now.');
+    if (subRefused) void this.subscription.pollNow().catch(() => undefined);
+    if (hbRefused) void this.heartbeat.runOnce().catch(() => undefined);
+  }
+
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.homeNetInvalid !== null) reasons.push(`alerts are held: ${this.homeNetInvalid}`);
@@ -285,6 +332,7 @@ export class Agent {
         alertsSent: s?.sent ?? 0,
         alertsAcked: s?.acked ?? 0,
         alertsRejected: s?.rejected ?? 0,
+        alertsHeld: this.pipeline?.heldAlerts ?? 0,
         retries: s?.retries ?? 0,
         authFailures: s?.authFailures ?? 0,
         alertsFiltered: c?.alertsFiltered ?? 0,
@@ -301,6 +349,7 @@ export class Agent {
       heartbeat: this.heartbeat.state(),
       rules: this.rulesUpdater.status() as unknown as RulesStatus,
       privacy: this.privacy,
+      suricata: this.suricataState,
       config: redactConfig(this.config),
     };
   }

@@ -210,7 +210,8 @@ export class RulesUpdater {
   async loadInstalled(): Promise<InstalledVersion | null> {
     const v = await this.store.readInstalled().catch(() => null);
     this.st.rulesFilePresent = await fileExists(`${this.cfg.rules.dir}/${RULES_FILE}`);
-    if (v && this.st.version === null) {
+    // Also picks up a set installed by another process (`etpro-sidecar rules update` beside the agent).
+    if (v && (this.st.version === null || (v.installedAt && v.installedAt > (this.st.lastUpdateAt ?? '')))) {
       this.st.version = v.version;
       this.st.source = v.source;
       this.st.ruleCount = v.ruleCount;

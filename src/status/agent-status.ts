@@ -12,6 +12,7 @@ export interface AgentStatus {
   readonly heartbeat: HeartbeatState;
   readonly rules: RulesStatus;
   readonly privacy: PrivacyStatus;
+  readonly suricata?: SuricataStatus;
   /** The effective configuration, token redacted (`redactConfig` in config.ts). */
   readonly config: Readonly<Record<string, unknown>>;
 }
@@ -53,6 +54,8 @@ export interface TelemetryStatus {
   readonly alertsAcked: number;
   /** Alerts the collector refused with a 4xx other than 401/403/408/429: skipped. */
   readonly alertsRejected: number;
+  /** Alerts read and held back (no token, HOME_NET unusable, shipper full): not sent, not acknowledged. */
+  readonly alertsHeld?: number;
   /** Sends that got a retryable answer (408, 429, 5xx, timeout, connection error) and were retried. */
   readonly retries?: number;
   /** Answers 401/403 (token wrong or revoked). */
@@ -77,11 +80,23 @@ export interface TelemetryStatus {
  */
 export interface RulesStatus {
   readonly lastUpdate?: string | { readonly at?: string | null; readonly [k: string]: unknown } | null;
+  /** When the rules dir last received a new set (ISO), as the rules updater reports it. */
+  readonly lastUpdateAt?: string | null;
+  readonly ruleCount?: number | null;
   readonly source?: string | null;
   readonly reason?: string | null;
   readonly lastReload?: unknown;
   readonly rollback?: unknown;
   readonly [k: string]: unknown;
+}
+
+/** Suricata as seen through its control socket, checked periodically by the agent. */
+export interface SuricataStatus {
+  readonly status: 'Running' | 'Stopped' | 'ERROR' | 'unknown';
+  readonly version: string | null;
+  readonly checkedAt: string | null;
+  /** Why it is Stopped/ERROR, one sentence. */
+  readonly reason: string | null;
 }
 
 export interface PrivacyStatus {
@@ -92,6 +107,7 @@ export interface PrivacyStatus {
 
 /** The time of the last rules update, whichever shape the rules updater used. */
 export function rulesLastUpdateAt(rules: RulesStatus): string | null {
+  if (typeof rules.lastUpdateAt === 'string') return rules.lastUpdateAt;
   const u = rules.lastUpdate;
   if (typeof u === 'string') return u;
   if (u && typeof u === 'object' && typeof u.at === 'string') return u.at;

@@ -61,6 +61,13 @@ export class AgentMetrics {
     counter('etpro_alerts_rejected_total', 'Alerts the collector refused and that were skipped.', (s) => s.telemetry.alertsRejected);
     counter('etpro_event_retries_total', 'Event sends retried after 408, 429, 5xx, a timeout or a connection error.', (s) => s.telemetry.retries ?? 0);
     counter('etpro_event_auth_failures_total', 'Event sends answered 401 or 403 (token wrong or revoked).', (s) => s.telemetry.authFailures ?? 0);
+    gauge('etpro_alerts_held', 'Alerts read and held back (no token, HOME_NET unusable, shipper full).', (s) => s.telemetry.alertsHeld ?? 0);
+    gauge('etpro_rules_enabled', 'Enabled rules in the installed set (0 = none installed by the agent).', (s) => (typeof s.rules.ruleCount === 'number' ? s.rules.ruleCount : 0));
+    gauge('etpro_rules_rollback_failed', '1 when the last rules update had to roll back and could not restore a working set.', (s) => {
+      const rb = s.rules.rollback as { ok?: unknown } | null | undefined;
+      return rb && rb.ok === false ? 1 : 0;
+    });
+    gauge('etpro_suricata_up', '1 while Suricata answers on its control socket, 0 when it does not (checked every 30 s).', (s) => (s.suricata?.status === 'Running' ? 1 : 0));
     counter('etpro_alerts_filtered_total', 'Alerts not sent because their SID is not in telemetry_sids.txt.', (s) => s.telemetry.alertsFiltered);
     counter('etpro_eve_malformed_lines_total', 'eve.json lines skipped because they are not JSON or lack a timestamp.', (s) => s.telemetry.malformedLines);
     counter('etpro_eve_lines_too_long_total', 'eve.json lines skipped because they exceed ETPRO_MAX_LINE_BYTES.', (s) => s.telemetry.linesTooLong);

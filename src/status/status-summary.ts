@@ -42,15 +42,16 @@ export function formatStatusSummary(status: AgentStatus): string {
     formatSubscriptionSummary(status.subscription),
     '',
     'This agent',
-    row('Alerts', `${t.alertsRead} read, ${t.alertsSent} sent, ${t.alertsAcked} acknowledged, ${t.alertsRejected} rejected, ${t.alertsFiltered} filtered`),
+    row('Alerts', `${t.alertsRead} read, ${t.alertsAcked} acknowledged, ${t.alertsRejected} rejected, ${t.alertsFiltered} filtered` + (t.alertsHeld ? `, ${t.alertsHeld} held` : '') + ` (${t.alertsSent} send attempts)`),
     row('Bad eve lines', `${t.malformedLines} malformed, ${t.linesTooLong} too long`),
     row('Last alert sent', orDash(t.lastEventSentAt)),
     row('Last alert acked', orDash(t.lastAckAt)),
-    row('Shipper', t.shipper.state + (t.shipper.lastError ? ` (last error: ${t.shipper.lastError})` : '')),
+    row('Shipper', t.shipper.state + (t.shipper.lastError && (t.shipper.state === 'backoff' || t.shipper.state === 'auth-paused' || t.shipper.state === 'paused') ? ` (${t.shipper.lastError})` : '')),
     row('Following', f ? `${f.file} at byte ${f.offset}${f.lagBytes !== null ? `, ${f.lagBytes} bytes behind` : ''}${f.running ? '' : ' (not running)'}` : '-'),
-    row('Last heartbeat', h.enabled ? `${orDash(h.lastSuccessAt)} acknowledged` + (h.lastError ? `; last attempt ${orDash(h.lastAttemptAt)} failed: ${h.lastError}` : '') : 'disabled'),
+    row('Last heartbeat', h.enabled ? (h.lastSuccessAt ? `acknowledged at ${h.lastSuccessAt}` : 'none acknowledged yet') + (h.lastError ? `; the last attempt (${orDash(h.lastAttemptAt)}) failed: ${h.lastError}` : '') : 'disabled'),
     row('Last rules update', orDash(rulesLastUpdateAt(status.rules)) + (status.rules.source ? ` (${String(status.rules.source)})` : '')),
     row('HOME_NET from', status.privacy.homeNetSource),
+    ...(status.suricata ? [row('Suricata', `${status.suricata.status}${status.suricata.version ? ` ${status.suricata.version}` : ''}${status.suricata.reason ? ` (${status.suricata.reason})` : ''}`)] : []),
   ];
   for (const w of status.privacy.warnings) out.push(`  warning: ${w}`);
   return out.join('\n');

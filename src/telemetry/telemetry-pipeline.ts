@@ -88,6 +88,13 @@ export class TelemetryPipeline {
     return this.held.length;
   }
 
+  /** Alert lines among the held ones (counted on demand, for /status). */
+  get heldAlerts(): number {
+    let n = 0;
+    for (const l of this.held) if (looksLikeAlert(l.text)) n++;
+    return n;
+  }
+
   handle(lines: readonly EveLine[]): void {
     for (const line of lines) {
       if (this.held.length > 0) this.held.push(line);

@@ -339,6 +339,9 @@ test('the status CLI, /healthz, /readyz and /metrics describe the running agent'
     const metrics = await (await fetch(`${url}/metrics`)).text();
     assert.match(metrics, /^etpro_alerts_acked_total \d+/m);
     assert.match(metrics, /^etpro_eve_offset_bytes \d+/m);
+    // No Suricata socket in this test: reported down, not up.
+    assert.match(metrics, /^etpro_suricata_up 0$/m);
+    assert.match(metrics, /^etpro_alerts_held 0$/m);
 
     const cli = runCli(['status', '--url', url], env);
     const { code } = await cli.exited;

@@ -230,8 +230,12 @@ test('a token the collector refuses pauses sending without skipping anything, an
     assert.equal(errors401.length, 1, `exactly one error line naming 401, got ${JSON.stringify(rec.lines.filter((l) => l['level'] === 'error'))}`);
     assert.ok(!JSON.stringify(rec.lines).includes(TOKEN), 'the token is never logged');
 
+    assert.equal(agent.snapshot().subscription.httpCode, 401, 'sensorinfo was refused too');
+
     h.collector.setStatus(TOKEN, 'ACTIVE');
     await until('every alert acknowledged after the token became valid', () => agent.snapshot().telemetry.alertsAcked >= expected.length);
+    // The subscription is asked again at once, not at its next 15-minute poll.
+    await until('the subscription re-checked after the token works again', () => agent.snapshot().subscription.status === 'ACTIVE', 10_000);
   } finally {
     await agent.stop();
   }
@@ -332,6 +336,8 @@ test('holds alerts while HOME_NET in suricata.yaml is unusable, says so on /read
   assert.ok(ready.reasons.some((r) => r.includes('HOME_NET')), ready.reasons.join('; '));
   assert.ok(lines.some((l) => l['level'] === 'error' && String(l['message']).includes('HOME_NET')), 'an error line names HOME_NET');
   assert.equal(agent.snapshot().telemetry.follower?.checkpointOffset ?? 0, 0, 'nothing is acknowledged');
+  assert.ok(agent.snapshot().telemetry.alertsHeld! > 0, 'the held alerts are counted');
+  await until('Suricata reported as Stopped (no socket)', () => agent.snapshot().suricata?.status === 'Stopped');
 
   writeFileSync(yaml, `%YAML 1.1\n---\nvars:\n  address-groups:\n    HOME_NET: "${HOME_NET}"\n`);
   const expected = alertsIn(eveLines(h.evePath)).length;

@@ -222,11 +222,11 @@ describe('status surface over HTTP', () => {
     assert.ok(lines.includes('Status:               DORMANT'), text);
     assert.ok(lines.some((l) => /^Event received: +-$/.test(l)), text);
     assert.ok(lines.some((l) => /^Last rule download: +-$/.test(l)), text);
-    assert.ok(lines.includes('Alerts:               120 read, 110 sent, 101 acknowledged, 3 rejected, 7 filtered'), text);
+    assert.ok(lines.includes('Alerts:               120 read, 101 acknowledged, 3 rejected, 7 filtered (110 send attempts)'), text);
     assert.ok(lines.includes('Last alert acked:     2026-12-03T16:00:02.000Z'), text);
-    assert.ok(lines.includes('Shipper:              backoff (last error: HTTP 503)'), text);
+    assert.ok(lines.includes('Shipper:              backoff (HTTP 503)'), text);
     assert.ok(lines.includes('Following:            /var/log/suricata/eve.json at byte 12345, 7655 bytes behind'), text);
-    assert.ok(lines.includes('Last heartbeat:       2026-12-03T14:30:00.000Z acknowledged; last attempt 2026-12-03T15:30:00.000Z failed: HTTP 500'), text);
+    assert.ok(lines.includes('Last heartbeat:       acknowledged at 2026-12-03T14:30:00.000Z; the last attempt (2026-12-03T15:30:00.000Z) failed: HTTP 500'), text);
     assert.ok(lines.includes('Last rules update:    2026-12-03T03:12:00.000Z (etpro)'), text);
     assert.ok(lines.includes('  warning: interface networks could not be listed'), text);
     assert.ok(text.includes('Last heartbeat acknowledged at 2026-12-03T14:30:00.000Z.'), text);
