@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import { AgentError } from '../errors.js';
 
 /**
@@ -52,7 +52,9 @@ export function verifyMd5(archive: Buffer, expected: string | null, what: string
   }
 }
 
-export function extractArchive(archive: Buffer, limits: ExtractLimits): Promise<ArchiveFiles> {
+export async function extractArchive(archive: Buffer, limits: ExtractLimits): Promise<ArchiveFiles> {
+  // Loaded when an archive actually arrives (at most daily; most checks find the set unchanged).
+  const { Parser } = await import('tar');
   return new Promise((resolve, reject) => {
     const files: ArchiveFiles = new Map();
     let total = 0;
