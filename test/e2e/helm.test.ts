@@ -190,6 +190,11 @@ describe('helm chart', () => {
     assert.ok(agent.volumeMounts?.some((m) => m.name === 'token' && m.mountPath === '/var/run/secrets/etpro' && m.readOnly === true));
     assert.ok(!(container(pod, 'suricata').volumeMounts ?? []).some((m) => m.name === 'token'), 'Suricata does not see the token');
     assert.doesNotMatch(JSON.stringify(pod), /s3cret-token/, 'the token appears only in the Secret');
+    // The kubelet makes Secret files root-owned unless the pod has an fsGroup: mode 0440 must be
+    // readable through the agent's group, or the agent cannot read its token (EACCES, exit 78).
+    const mode = (pod.volumes.find((v) => v.name === 'token') as { secret?: { defaultMode?: number } }).secret?.defaultMode;
+    const podSc = (pod as unknown as { securityContext?: { fsGroup?: number } }).securityContext;
+    assert.ok(mode === undefined || (mode & 0o004) !== 0 || podSc?.fsGroup === agent.securityContext?.['runAsGroup'], `token mode ${mode?.toString(8)} without a matching fsGroup (${podSc?.fsGroup})`);
   });
 
   test('uses an existing Secret by name without creating one, and runs without a token when none is given', async (t) => {
@@ -233,7 +238,7 @@ describe('helm chart', () => {
     assert.equal(s.get('suricata-config')?.mountPath, '/etc/suricata-sidecar');
     const byName = new Map(pod.volumes.map((v) => [v.name, v]));
     assert.deepEqual(byName.get('run')?.['emptyDir'], { medium: 'Memory', sizeLimit: '16Mi' });
-    for (const [vol, path] of [['logs', '/var/log/suricata'], ['rules', '/var/lib/suricata'], ['state', '/var/lib/etpro-sidecar']] as const) {
+    for (const [vol, path] of [['logs', '/var/lib/etpro-sidecar/suricata-log'], ['rules', '/var/lib/etpro-sidecar/suricata-lib'], ['state', '/var/lib/etpro-sidecar/state']] as const) {
       assert.deepEqual(byName.get(vol)?.['hostPath'], { path, type: 'DirectoryOrCreate' }, `${vol} is a hostPath by default`);
     }
     const env = envOf(container(pod, 'agent'));
