@@ -277,7 +277,8 @@ export class SubscriptionPoller {
       else this.errorLog.write('Subscription status still cannot be read.', fields);
     } else if (previous.status !== next.status) {
       const level = next.status === 'ACTIVE' || next.status === 'UNCONFIGURED' ? 'info' : 'warn';
-      this.log.log(level, 'Subscription status changed.', { status: next.status, previous: previous.status, explanation: next.explanation });
+      if (previous.checkedAt === null) this.log.log(level, 'Subscription status.', { status: next.status, explanation: next.explanation });
+      else this.log.log(level, 'Subscription status changed.', { status: next.status, previous: previous.status, explanation: next.explanation });
     }
     if (previous.status !== next.status) {
       for (const l of this.listeners) {
