@@ -118,7 +118,8 @@ export class HeartbeatJob {
   state(): HeartbeatState {
     return {
       enabled: this.opts.enabled,
-      nextRunAt: this.nextRunMs === null ? null : new Date(this.nextRunMs).toISOString(),
+      // Between runs: the next hourly slot (its random spread is drawn when the slot comes).
+      nextRunAt: this.nextRunMs !== null ? new Date(this.nextRunMs).toISOString() : (this.job?.nextInvocation()?.toISOString() ?? null),
       ...this.st,
     };
   }

@@ -115,6 +115,11 @@ describe('heartbeat job', () => {
     for (let i = 0; i < 100 && job.state().sent === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(job.state().sent, 1);
     assert.equal(collector.heartbeats().length - before, 1);
+    // Between runs /status still shows when the next one is due: the next hourly slot.
+    const slot = job.state().nextRunAt;
+    assert.ok(slot !== null, 'nextRunAt between runs');
+    assert.equal(new Date(slot).getUTCMinutes(), 0);
+    assert.ok(Date.parse(slot) > Date.now() && Date.parse(slot) <= Date.now() + 3_600_000);
     await job.stop();
     await job.stop();
     assert.equal(job.state().nextRunAt, null);
