@@ -124,8 +124,8 @@ export class Agent {
     if (config.token === null) log.warn('No token configured (ETPRO_TOKEN / ETPRO_TOKEN_FILE): no alerts or heartbeats are sent; rules come from ET Open.');
 
     await this.statusServer.start();
-
     await this.checkStateDir();
+    if (this.stopping) return;
     await this.refreshLocalNetworks();
     await this.sids.refresh();
     void this.checkSuricata();
@@ -187,9 +187,11 @@ export class Agent {
       (lines) => this.pipeline!.handle(lines),
     );
     await this.follower.start();
+    if (this.stopping) return; // a signal arrived during start-up: start nothing more
 
     await this.rulesUpdater.loadInstalled().catch((err: unknown) => log.warn('Could not read the installed rules version.', { error: errorMessage(err) }));
     await this.subscription.start();
+    if (this.stopping) return;
     this.heartbeat.start();
     if (config.rules.updateEnabled) this.rulesScheduler.start();
     this.ready = true;
