@@ -139,6 +139,7 @@ export class Agent {
     }, this.options.filesRefreshMs ?? FILES_REFRESH_MS);
     this.filesTimer.unref();
     this.sensorId = await this.sensorIds.get().catch(() => null);
+    if (this.stopping) return;
 
     if (config.token !== null) {
       this.client = createTelemetryClient({
