@@ -58,6 +58,11 @@ export interface RulesUpdateResult {
   readonly telemetrySidCount: number;
   readonly reload: ReloadResult | null;
   readonly rollback: RollbackInfo | null;
+  /**
+   * After a rollback: the set in the rules dir now (the restored last-known-good one), whereas
+   * `version`/`ruleCount` describe the rejected set. Absent for other outcomes.
+   */
+  readonly inPlace?: { readonly version: string; readonly ruleCount: number } | null;
   /** Categories asked for in ETPRO_CATEGORIES that the archive does not have. */
   readonly missingCategories: readonly string[];
   /** Lines in the selected rule files that are neither blank, comments nor parseable rules (left out). */
@@ -362,7 +367,16 @@ export class RulesUpdater {
     this.st.version = restored?.version ?? null;
     this.st.ruleCount = restored?.ruleCount ?? null;
     this.st.telemetrySidCount = restored?.telemetrySidCount ?? null;
-    return { ...base, outcome: 'rolled-back', version: c.version, ruleCount: sel.enabled, telemetrySidCount, reload, rollback };
+    return {
+      ...base,
+      outcome: 'rolled-back',
+      version: c.version,
+      ruleCount: sel.enabled,
+      telemetrySidCount,
+      reload,
+      rollback,
+      inPlace: restored === null ? null : { version: restored.version, ruleCount: restored.ruleCount },
+    };
   }
 
   /**

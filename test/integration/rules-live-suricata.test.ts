@@ -140,6 +140,9 @@ describe('rules update with a live Suricata', { concurrency: false }, () => {
     assert.match(result.reload?.error?.message ?? '', /failed to load 1 rules/);
     assert.ok(result.reload?.failedRules?.some((r) => r.rule.includes('sid:5003')), 'the broken rule is named');
     assert.equal(result.rollback?.ok, true);
+    assert.equal(result.ruleCount, 3, 'ruleCount describes the rejected set');
+    assert.equal(result.inPlace?.ruleCount, 2, 'inPlace describes the restored set');
+    assert.notEqual(result.inPlace?.version, result.version);
     assert.equal(readFileSync(join(live.rulesDir, 'suricata.rules'), 'utf8'), goodRules);
     assert.match(String(await live.control.command('version')), /^7\./);
     assert.deepEqual(await readRulesetStats(live.control), { loaded: 2, failed: 0, skipped: 0 });
