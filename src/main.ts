@@ -7,7 +7,7 @@ import { CheckpointStore } from './eve/checkpoint-store.js';
 import { EveFollower, type FollowerStats } from './eve/eve-follower.js';
 import { EventShipper, type Outcome } from './telemetry/event-shipper.js';
 import { createTelemetryClient, type TelemetryClient } from './telemetry/telemetry-client.js';
-import { loadLocalNetworks } from './telemetry/local-networks-loader.js';
+import { interfaceNetworks, loadLocalNetworks } from './telemetry/local-networks-loader.js';
 import { LocalNetworks } from './telemetry/local-networks.js';
 import { TelemetrySids } from './telemetry/telemetry-sids.js';
 import { TelemetryPipeline } from './telemetry/telemetry-pipeline.js';
@@ -65,6 +65,8 @@ export class Agent {
   private privacy = { homeNetSource: 'not loaded yet', warnings: [] as string[] };
   /** Set while HOME_NET in suricata.yaml is unusable: alerts are held, not sent. */
   private homeNetInvalid: string | null = null;
+  /** A HOME_NET from suricata.yaml has been in force since start. */
+  private hadHomeNet = false;
   private yamlSignature: string | null = null;
   private sensorId: string | null = null;
   private filesTimer: NodeJS.Timeout | null = null;
@@ -131,7 +133,7 @@ export class Agent {
     void this.checkSuricata();
     this.filesTimer = setInterval(() => {
       void this.sids.refresh();
-      void this.refreshLocalNetworks();
+      this.refreshLocalNetworks().catch((err: unknown) => log.error('Could not re-read the local networks; the previous ones stay in force.', { error: errorMessage(err) }));
       if (++this.filesTicks % SURICATA_CHECK_EVERY === 0) {
         void this.checkSuricata();
         void this.rulesUpdater.loadInstalled().catch(() => undefined);
@@ -217,11 +219,18 @@ export class Agent {
       }
     };
     if (this.filesTimer) clearInterval(this.filesTimer);
-    await step('the rules scheduler', () => this.rulesScheduler.stop());
-    await step('the subscription poller', () => this.subscription.stop());
-    await step('the heartbeat', () => this.heartbeat.stop());
+    // The schedulers start nothing new from here on. A rules update or heartbeat already running
+    // may take long (a download, a reload): the event drain must not wait behind it, so both run
+    // side by side, and the wait for them is bounded by the same grace period.
+    const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
+    const jobs = Promise.all([
+      step('the rules scheduler', () => this.rulesScheduler.stop()),
+      step('the subscription poller', () => this.subscription.stop()),
+      step('the heartbeat', () => this.heartbeat.stop()),
+    ]);
     await step('the shipper', () => this.shipper?.stop(config.shutdownGraceMs));
     await step('the follower', () => this.follower?.stop());
+    await Promise.race([jobs, grace]);
     await step('the telemetry client', () => this.client?.close());
     await step('the status server', () => this.statusServer.stop());
     const f = this.follower?.stats();
@@ -252,18 +261,29 @@ export class Agent {
    */
   private async refreshLocalNetworks(): Promise<void> {
     const yaml = this.config.privacy.suricataYaml;
-    const signature = await stat(yaml).then(
+    const yamlSig = await stat(yaml).then(
       (st) => `${st.ino}:${st.size}:${st.mtimeMs}`,
       (err: unknown) => `missing:${errorCode(err) ?? ''}`,
     );
+    // The host's interface networks are part of the local networks too (a new address, a VPN).
+    const ifaces = this.config.privacy.maskInterfaceNetworks ? (await interfaceNetworks()).join(',') : '';
+    const signature = `${yamlSig}|${ifaces}`;
     if (signature === this.yamlSignature) return;
     this.yamlSignature = signature;
     const loaded = await loadLocalNetworks(this.config.privacy, this.log.child({ component: 'privacy' }));
-    this.networks = loaded.networks;
-    const held = loaded.homeNetInvalid === null ? [] : [`Alerts are held (not sent, not skipped) until HOME_NET is fixed: ${loaded.homeNetInvalid}`];
-    this.privacy = { homeNetSource: loaded.homeNetSource, warnings: [...held, ...loaded.warnings] };
+    // Once a HOME_NET was in force, losing it (file emptied, rewritten in place, unreadable) must
+    // not quietly unmask its addresses: hold alerts as for an unusable HOME_NET.
+    const lost =
+      loaded.homeNetInvalid === null && loaded.homeNetSource === 'none' && this.hadHomeNet
+        ? `${yaml} no longer yields a HOME_NET (it did before); restart the agent if that is intended`
+        : null;
+    if (loaded.homeNetSource === 'suricata.yaml') this.hadHomeNet = true;
+    const invalid = loaded.homeNetInvalid ?? lost;
+    if (invalid === null || lost === null) this.networks = loaded.networks; // keep the last good networks while HOME_NET is lost
+    const held = invalid === null ? [] : [`Alerts are held (not sent, not skipped) until HOME_NET is fixed: ${invalid}`];
+    this.privacy = { homeNetSource: lost === null ? loaded.homeNetSource : this.privacy.homeNetSource, warnings: [...held, ...loaded.warnings] };
     const wasInvalid = this.homeNetInvalid;
-    this.homeNetInvalid = loaded.homeNetInvalid;
+    this.homeNetInvalid = invalid;
     if (this.homeNetInvalid !== null) this.log.error(held[0]!, { file: yaml });
     else if (wasInvalid !== null) {
       this.log.info('HOME_NET is usable again: sending the held alerts.', { file: yaml });
@@ -409,6 +429,8 @@ export async function runAgent(config: Config, log: Logger): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A long-running agent logs a stray rejection instead of dying without its final checkpoint.
+  process.on('unhandledRejection', (reason) => log.error('Unhandled rejection (a bug): the agent keeps running.', { error: errorMessage(reason) }));
   try {
     // A signal during start-up stops the agent at once instead of waiting for start() to finish.
     await Promise.race([agent.start(), stopped]);

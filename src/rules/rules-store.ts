@@ -35,15 +35,26 @@ export interface InstalledVersion {
 
 export type RuleSetFiles = Partial<Record<ManagedFile, string | Buffer>>;
 
-export async function writeFileAtomic(dir: string, name: string, content: string | Buffer): Promise<void> {
+/** Writes `content` to a temp file beside `name` and syncs it; on any failure the temp file is removed. */
+async function writeTemp(dir: string, name: string, content: string | Buffer): Promise<string> {
   const tmp = join(dir, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await fs.open(tmp, 'wx', 0o644);
   try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await fs.open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return tmp;
+  } catch (err) {
+    await fs.rm(tmp, { force: true }); // e.g. ENOSPC half way: leave nothing behind
+    throw err;
   }
+}
+
+export async function writeFileAtomic(dir: string, name: string, content: string | Buffer): Promise<void> {
+  const tmp = await writeTemp(dir, name, content);
   try {
     await fs.rename(tmp, join(dir, name));
   } catch (err) {
@@ -133,10 +144,19 @@ export class RulesStore {
    */
   async install(files: RuleSetFiles, exact = false): Promise<void> {
     await fs.mkdir(this.rulesDir, { recursive: true });
-    for (const name of MANAGED_FILES) {
-      const content = files[name];
-      if (content !== undefined) await writeFileAtomic(this.rulesDir, name, content);
+    // Every file is written aside first: a failure there (a full volume) changes nothing in the
+    // rules dir. Only then are they renamed in, which cannot run out of space.
+    const staged: [tmp: string, name: ManagedFile][] = [];
+    try {
+      for (const name of MANAGED_FILES) {
+        const content = files[name];
+        if (content !== undefined) staged.push([await writeTemp(this.rulesDir, name, content), name]);
+      }
+    } catch (err) {
+      await Promise.all(staged.map(([tmp]) => fs.rm(tmp, { force: true })));
+      throw err;
     }
+    for (const [tmp, name] of staged) await fs.rename(tmp, join(this.rulesDir, name));
     for (const name of MANAGED_FILES) {
       if (files[name] === undefined && (exact || name !== CLASSIFICATION_FILE)) await fs.rm(join(this.rulesDir, name), { force: true });
     }

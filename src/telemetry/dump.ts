@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Config } from '../config.js';
+import { AgentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { eveLineTimestamp } from '../eve/eve-timestamp.js';
 import { loadLocalNetworks } from './local-networks-loader.js';
@@ -34,7 +35,12 @@ export interface DumpResult {
  */
 export async function dumpEvents(opts: DumpOptions, print: (line: string) => void, log: Logger): Promise<DumpResult> {
   const { config } = opts;
-  const { networks } = await loadLocalNetworks(config.privacy, log);
+  const { networks, homeNetInvalid } = await loadLocalNetworks(config.privacy, log);
+  if (homeNetInvalid !== null && !opts.raw) {
+    // `run` holds alerts in this state; printing them masked without HOME_NET would show
+    // something that is never sent.
+    throw new AgentError('ERR_HOME_NET_INVALID', `Nothing to show: the agent holds alerts while HOME_NET is unusable (${homeNetInvalid}).`);
+  }
   const sids = new TelemetrySids(config.rules.dir, log);
   await sids.refresh();
   const notBefore = opts.sinceMs === null ? null : (opts.now ?? Date.now)() - opts.sinceMs;
@@ -52,6 +58,10 @@ export async function dumpEvents(opts: DumpOptions, print: (line: string) => voi
     if (opts.limit !== null && result.printed >= opts.limit) break;
     result.linesRead++;
     if (!looksLikeAlert(line)) continue;
+    if (Buffer.byteLength(line) > config.eve.maxLineBytes) {
+      result.malformed++; // `run` skips it as too long
+      continue;
+    }
     if (notBefore !== null) {
       const ts = eveLineTimestamp(line);
       if (ts !== null && ts < notBefore) continue;

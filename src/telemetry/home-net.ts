@@ -35,7 +35,15 @@ export function resolveHomeNet(yamlText: string): HomeNet {
       problem: 'yaml',
     });
   }
-  const root: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let root: unknown;
+  try {
+    root = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    // e.g. an alias bomb: the document parses but cannot be expanded.
+    throw new AgentError('ERR_HOME_NET_INVALID', `suricata.yaml cannot be read as data, so HOME_NET cannot be read: ${oneLine(err instanceof Error ? err.message : String(err))}`, {
+      problem: 'yaml',
+    });
+  }
   const vars = field(root, 'vars');
   const groups = field(vars, 'address-groups');
   if (groups === undefined || groups === null || typeof groups !== 'object' || Array.isArray(groups)) {

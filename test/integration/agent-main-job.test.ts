@@ -355,3 +355,31 @@ test('refuses to start, naming the directory, when the state dir cannot be creat
   t.after(() => agent.stop());
   await assert.rejects(agent.start(), (err: Error & { code?: string }) => err.code === 'ERR_STATE_DIR_UNUSABLE' && err.message.includes(join(h.dir, 'a-file', 'state')));
 });
+
+test('holds alerts when a HOME_NET that was in force disappears (suricata.yaml emptied or rewritten in place), instead of unmasking its addresses', async (t) => {
+  const h = await harness(t);
+  const yaml = join(h.dir, 'suricata.yaml');
+  // A public documentation range as HOME_NET: only HOME_NET makes it local.
+  writeFileSync(yaml, `%YAML 1.1\n---\nvars:\n  address-groups:\n    HOME_NET: "[203.0.113.0/24]"\n`);
+  writeFileSync(h.evePath, '');
+  const agent = agentFor(h, silentLogger(), { ETPRO_MASK_PRIVATE_RANGES: 'false', ETPRO_MASK_INTERFACE_NETWORKS: 'false' }, { filesRefreshMs: 50 });
+  t.after(() => agent.stop());
+  await agent.start();
+  const alert = (n: number): string =>
+    JSON.stringify({ timestamp: '2026-12-03T16:23:21.000000+0000', flow_id: 7000 + n, event_type: 'alert', src_ip: '203.0.113.7', src_port: 40000 + n, dest_ip: '198.51.100.1', dest_port: 80, proto: 'TCP', alert: { action: 'allowed', gid: 1, signature_id: 2099001, rev: 1, signature: 'x', category: 'y', severity: 1 } });
+  appendFileSync(h.evePath, `${alert(1)}\n`);
+  await until('the first alert', () => h.collector.stats().events >= 1);
+  assert.equal((h.collector.events()[0] as Rec)['src_ip'], 'xxx.xxx.xxx.7');
+
+  writeFileSync(yaml, ''); // emptied, as by a non-atomic rewrite
+  await until('the loss to be noticed', () => agent.readiness().reasons.some((r) => r.includes('HOME_NET')));
+  appendFileSync(h.evePath, `${alert(2)}\n`);
+  await sleep(300);
+  assert.equal(h.collector.stats().events, 1, 'the second alert is held, not sent with 203.0.113.7 unmasked');
+
+  writeFileSync(yaml, `%YAML 1.1\n---\nvars:\n  address-groups:\n    HOME_NET: "[203.0.113.0/24]"\n`);
+  await until('the held alert after the file is back', () => h.collector.stats().events >= 2);
+  const events = h.collector.events() as Rec[];
+  assert.deepEqual(events.map((e) => e['src_ip']), ['xxx.xxx.xxx.7', 'xxx.xxx.xxx.7']);
+  assert.equal(agent.readiness().ready, true);
+});
