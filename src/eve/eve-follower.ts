@@ -95,12 +95,36 @@ const COMPRESSED_NAME = /\.(gz|bz2|xz|zst|lz4|lzma|z|zip)$/i;
 
 const fileKey = (f: { dev: number; ino: number }): string => `${f.dev}:${f.ino}`;
 
+/** Oldest first: by mtime, then ctime (logrotate renames the oldest first), then name. */
+const oldestFirst = (a: { path: string; st: Stats }, b: { path: string; st: Stats }): number =>
+  a.st.mtimeMs - b.st.mtimeMs || a.st.ctimeMs - b.st.ctimeMs || (a.path < b.path ? -1 : 1);
+
 /** True when `offset` is 0 or the byte before it is a newline, i.e. `offset` is a line start. */
 async function followsNewline(fh: FileHandle, offset: number): Promise<boolean> {
   if (offset === 0) return true;
   const b = Buffer.alloc(1);
   const { bytesRead } = await fh.read(b, 0, 1, offset - 1);
   return bytesRead === 1 && b[0] === 10;
+}
+
+const TAIL_SCAN_BYTES = 64 * 1024;
+
+/**
+ * The start of the line holding byte `size` (just after the last newline before `size`), or
+ * `size` itself when the byte before it is a newline: the file may end in a line still being
+ * written. Scans backwards from `size`, one window at a time, and gives 0 when there is no newline.
+ */
+async function lastLineStart(fh: FileHandle, size: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(TAIL_SCAN_BYTES);
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - TAIL_SCAN_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, end - start, start);
+    const nl = buf.subarray(0, bytesRead).lastIndexOf(10);
+    if (nl >= 0) return start + nl + 1;
+    end = start;
+  }
+  return 0;
 }
 
 const samePosition = (a: FilePosition | null, b: FilePosition | null): boolean =>
@@ -112,11 +136,19 @@ const samePosition = (a: FilePosition | null, b: FilePosition | null): boolean =
  * file, a partial last line (held until its newline arrives), and restarts (the checkpoint,
  * even when it points into a rotated sibling such as eve.json.1).
  *
+ * The open file is left only once a later file (the one at the path, or a rotated one not read
+ * yet) holds data: after a logrotate `create` rotation the new file stays empty until the writer
+ * reopens, lazily, and until then it appends to the renamed file. The writer writes one file at
+ * a time, so once a later file has a record the open one is complete; it is read to its end, then
+ * left.
+ *
  * Rotations faster than a poll are not lost: whenever the path is found holding a file not seen
  * there before (a rotation, or the file appearing while waited for), rotated siblings
  * (`<name>*` in the same directory, not compressed) that were written since the last look that
  * found the path unchanged, and were neither read nor present at start, are read first, oldest
- * first by mtime, then the file at the path from 0.
+ * first by mtime, then the file at the path from 0. At a restart that resumes in a rotated file,
+ * the siblings written no earlier than it are read next, oldest first, then the current file;
+ * when the checkpointed file is gone, the siblings written since the checkpoint are.
  *
  * Lines go to `onLines` in batches with consecutive seqs; the consumer calls `ack(seq)` for
  * every one once handled. The checkpoint only moves over a contiguous run of acknowledged lines;
@@ -341,14 +373,38 @@ export class EveFollower {
 
     const sibling = await this.findSibling(cp.dev, cp.ino);
     if (sibling) {
-      await current?.file.fh.close();
       let offset = cp.offset;
       if (sibling.st.size < offset || !(await followsNewline(sibling.file.fh, offset))) offset = 0;
+      // Files rotated after it (written no earlier than its last write) come next, then the current file.
+      const later = await this.openSiblings(await this.siblingsWrittenSince(sibling.st.mtimeMs, [sibling.file, current?.file ?? null]));
+      this.queue = [...later, ...(current ? [{ file: current.file, size: current.st.size }] : [])];
       this.useFile(sibling.file, offset, sibling.st.size);
-      this.log.info('Resuming in the rotated eve file from the checkpoint, then the current one from its start.', { rotatedPath: sibling.file.path, offset, path: this.opts.path });
+      this.log.info('Resuming in the rotated eve file from the checkpoint, then the files rotated after it, then the current one from its start.', {
+        rotatedPath: sibling.file.path,
+        offset,
+        laterRotatedPaths: later.map((l) => l.file.path),
+        path: this.opts.path,
+      });
       return;
     }
-    this.log.warn('The checkpointed eve file is gone; reading the current file from its start.', { checkpointPath: cp.path, ino: cp.ino, path: this.opts.path });
+    // Rotated files written since the checkpoint came after the gone file (one file is written
+    // at a time): read them before the current file. The slack admits a file whose coarse mtime
+    // falls just before the save; at worst an older rotation is read again, which loses nothing.
+    const savedAt = Date.parse(cp.savedAt);
+    const since = Number.isFinite(savedAt) ? await this.siblingsWrittenSince(savedAt - SIBLING_MTIME_SLACK_MS, [current?.file ?? null]) : [];
+    const later = await this.openSiblings(since);
+    this.log.warn(
+      later.length > 0
+        ? 'The checkpointed eve file is gone; reading the rotated files written since the checkpoint, then the current file from its start.'
+        : 'The checkpointed eve file is gone; reading the current file from its start.',
+      { checkpointPath: cp.path, ino: cp.ino, path: this.opts.path, rotatedPaths: later.map((l) => l.file.path) },
+    );
+    const [first, ...rest] = later;
+    if (first) {
+      this.queue = [...rest, ...(current ? [{ file: current.file, size: current.st.size }] : [])];
+      this.useFile(first.file, 0, first.size);
+      return;
+    }
     if (!current) return this.waitForFile();
     this.useFile(current.file, 0, current.st.size);
   }
@@ -363,7 +419,7 @@ export class EveFollower {
       case 'beginning':
         return 0;
       case 'end':
-        return size;
+        return lastLineStart(fh, size);
       case 'lookback':
         return findLookbackOffset(fh, size, this.now() - s.ms);
     }
@@ -405,20 +461,34 @@ export class EveFollower {
   /**
    * Rotated siblings the follower has not read that were written at or after `since` (the last
    * look that found the path unchanged) and are not `current`: files rotated out between two
-   * looks. Opened, oldest first.
+   * looks, oldest first.
    */
-  private async missedSiblings(since: number, current: FileRef): Promise<{ file: OpenFile; size: number }[]> {
+  private async unreadSiblings(since: number, current: FileRef | null): Promise<{ path: string; st: Stats }[]> {
     const all = await this.siblings();
     // A start-time sibling that is gone frees its inode number for a new file.
     const present = new Set(all.map((s) => fileKey(s.st)));
     for (const k of this.startSiblings) if (!present.has(k)) this.startSiblings.delete(k);
-    const skip = new Set([fileKey(current), ...this.readFiles, ...this.startSiblings]);
-    let found = all.filter(
-      (s) => !COMPRESSED_NAME.test(s.path) && !skip.has(fileKey(s.st)) && s.st.mtimeMs >= since - SIBLING_MTIME_SLACK_MS,
-    );
-    found.sort((a, b) => a.st.mtimeMs - b.st.mtimeMs || a.st.ctimeMs - b.st.ctimeMs || (a.path < b.path ? -1 : 1));
+    const skip = new Set([...(current ? [fileKey(current)] : []), ...this.readFiles, ...this.startSiblings]);
+    return all
+      .filter((s) => !COMPRESSED_NAME.test(s.path) && !skip.has(fileKey(s.st)) && s.st.mtimeMs >= since - SIBLING_MTIME_SLACK_MS)
+      .sort(oldestFirst);
+  }
+
+  /**
+   * Uncompressed rotated siblings last written at or after `sinceMs` (a file mtime or wall-clock
+   * time), other than `exclude`, oldest first. Used at start, when every sibling is a start sibling.
+   */
+  private async siblingsWrittenSince(sinceMs: number, exclude: (FileRef | null)[]): Promise<{ path: string; st: Stats }[]> {
+    const skip = new Set(exclude.filter((f): f is FileRef => f !== null).map(fileKey));
+    return (await this.siblings())
+      .filter((s) => !COMPRESSED_NAME.test(s.path) && !skip.has(fileKey(s.st)) && s.st.mtimeMs >= sinceMs)
+      .sort(oldestFirst);
+  }
+
+  /** Opens the given siblings (at most MAX_MISSED_FILES, the newest), skipping any replaced meanwhile. */
+  private async openSiblings(found: { path: string; st: Stats }[]): Promise<{ file: OpenFile; size: number }[]> {
     if (found.length > MAX_MISSED_FILES) {
-      this.log.warn('More rotated eve files appeared between two looks than are read; reading the newest.', { path: this.opts.path, found: found.length, read: MAX_MISSED_FILES });
+      this.log.warn('More rotated eve files are unread than are read; reading the newest.', { path: this.opts.path, found: found.length, read: MAX_MISSED_FILES });
       found = found.slice(-MAX_MISSED_FILES);
     }
     const opened: { file: OpenFile; size: number }[] = [];
@@ -514,7 +584,7 @@ export class EveFollower {
       return false;
     }
     this.pathSeenAt = seenAt;
-    const missed = await this.missedSiblings(since, next.file);
+    const missed = await this.openSiblings(await this.unreadSiblings(since, next.file));
     if (this.stopped) {
       for (const f of [next.file, ...missed.map((m) => m.file)]) await f.fh.close().catch(() => {});
       return false;
@@ -610,12 +680,18 @@ export class EveFollower {
       } catch (err) {
         if (errorCode(err) !== 'ENOENT') throw err;
       }
-      if (current && (current.dev !== file.dev || current.ino !== file.ino)) {
-        // Read the old file to its end once more: the writer may have added to it before reopening.
-        this.switchArmed = true;
-        continue;
+      const pathMoved = current !== null && (current.dev !== file.dev || current.ino !== file.ino);
+      if (pathMoved || this.queue.length > 0) {
+        if (await this.laterFileHasData(current)) {
+          // Read the old file to its end once more: the writer may have added to it before reopening.
+          this.switchArmed = true;
+          continue;
+        }
+        // Every later file is still empty: after a `create` rotation the writer appends to the
+        // open file until it reopens (lazily, on its next write after SIGHUP). Keep reading it.
+      } else if (current) {
+        this.pathSeenAt = lookedAt;
       }
-      if (current) this.pathSeenAt = lookedAt;
       const own = await file.fh.stat();
       this.fileSize = own.size;
       if (own.size < this.splitter.pos) {
@@ -628,6 +704,20 @@ export class EveFollower {
       }
       return;
     }
+  }
+
+  /**
+   * True when a file that comes after the open one holds data: the file at the path (`current`),
+   * a queued file, or a rotated sibling not read yet. The writer writes one file at a time, so
+   * once a later file has a record the open one is complete.
+   */
+  private async laterFileHasData(current: Stats | null): Promise<boolean> {
+    const file = this.file!;
+    if (current !== null && (current.dev !== file.dev || current.ino !== file.ino) && current.size > 0) return true;
+    for (const q of this.queue) if ((await q.file.fh.stat()).size > 0) return true;
+    if (this.queue.length > 0) return false;
+    const pathFile = current !== null ? { path: this.opts.path, dev: current.dev, ino: current.ino } : null;
+    return (await this.unreadSiblings(this.pathSeenAt, pathFile)).some((s) => s.st.size > 0 && fileKey(s.st) !== fileKey(file));
   }
 
   /** Reads one chunk at the current position and hands out its complete lines. Returns bytes read. */

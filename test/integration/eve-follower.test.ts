@@ -375,7 +375,9 @@ test('a new follower finishes the rotated file the checkpoint points into, then 
   await a.follower.stop();
 
   renameSync(a.eve, `${a.eve}-20261203`);
-  writeFileSync(`${a.eve}.2`, linesText(900, 910)); // an unrelated sibling: must not be read
+  writeFileSync(`${a.eve}.2`, linesText(900, 910)); // an older rotation (last written before the checkpointed file): must not be read
+  const old = (Date.now() - 3_600_000) / 1000;
+  utimesSync(`${a.eve}.2`, old, old);
   writeFileSync(a.eve, linesText(10, 15));
   const b = harness({ dir, startAt: { kind: 'end' } });
   await b.follower.start();
@@ -519,4 +521,154 @@ test('reads a file from its start when the checkpoint offset is not a line start
   await h.follower.start();
   await until('4 lines', () => h.got.length === 4);
   assert.deepEqual(texts(h.got), expected(0, 4));
+});
+
+test('keeps reading the renamed file while the new file at the path is still empty after a create rotation, then follows the new file', async (t) => {
+  const h = harness();
+  t.after(() => h.follower.stop());
+  const fd = openSync(h.eve, 'a'); // the writer's descriptor
+  t.after(() => closeSync(fd));
+  writeSync(fd, linesText(0, 10));
+  await h.follower.start();
+  await until('10 lines', () => h.got.length === 10);
+  const oldIno = statSync(h.eve).ino;
+  // logrotate `create`: rename, then an empty file at the path; the writer reopens only later.
+  renameSync(h.eve, `${h.eve}.1`);
+  writeFileSync(h.eve, '');
+  await settle();
+  assert.equal(h.follower.stats().ino, oldIno, 'still on the renamed file');
+  writeSync(fd, linesText(10, 20)); // written before the writer reopens
+  await until('20 lines', () => h.got.length === 20, 5_000);
+  appendFileSync(h.eve, linesText(20, 30)); // the writer has reopened
+  await until('30 lines', () => h.got.length === 30, 5_000);
+  await settle();
+  assert.deepEqual(texts(h.got), expected(0, 30));
+  assert.ok(h.got.slice(0, 20).every((l) => l.file === h.eve));
+  assert.ok(h.got.slice(20).every((l) => l.file === h.eve && l.offset === Buffer.byteLength(linesText(20, Number(JSON.parse(l.text).n)))));
+  assert.equal(h.follower.stats().ino, statSync(h.eve).ino);
+  assert.equal(h.follower.stats().rotations, 1);
+});
+
+test('keeps reading the open file when it was rotated more than once between two looks and every later file is still empty', async (t) => {
+  const root = tempDir();
+  const logDir = join(root, 'log');
+  const first = join(root, 'first');
+  const second = join(root, 'second');
+  mkdirSync(first);
+  mkdirSync(second);
+  symlinkSync(first, logDir);
+  const h = harness({ dir: root, eveDir: logDir });
+  t.after(() => h.follower.stop());
+  const fd = openSync(join(first, 'eve.json'), 'a');
+  t.after(() => closeSync(fd));
+  writeSync(fd, linesText(0, 10));
+  await h.follower.start();
+  await until('10 lines', () => h.got.length === 10);
+
+  // Invisible to the follower until the link moves: A rotated to .2, an empty B (created by
+  // logrotate, never written: the writer had not reopened yet) rotated to .1, an empty C at the path.
+  renameSync(join(first, 'eve.json'), join(second, 'eve.json.2'));
+  writeFileSync(join(second, 'eve.json.1'), '');
+  writeFileSync(join(second, 'eve.json'), '');
+  pointLink(logDir, second);
+  await settle();
+  writeSync(fd, linesText(10, 20)); // the writer is still on A
+  await until('20 lines', () => h.got.length === 20, 5_000);
+  appendFileSync(join(second, 'eve.json'), linesText(20, 30)); // the writer reopened: C
+  await until('30 lines', () => h.got.length === 30, 5_000);
+  await settle();
+  assert.deepEqual(texts(h.got), expected(0, 30));
+  assert.ok(h.got.slice(20).every((l) => l.file === h.eve));
+  await h.follower.flushCheckpoint();
+  const cp = await h.store.load();
+  assert.equal(cp?.ino, statSync(h.eve).ino);
+  assert.equal(cp?.offset, statSync(h.eve).size);
+});
+
+test('a new follower reads every file rotated after the checkpointed one, oldest first, before the current file', async () => {
+  const dir = tempDir();
+  const a = harness({ dir, autoAck: false });
+  writeFileSync(a.eve, linesText(0, 10));
+  await a.follower.start();
+  await until('10 lines', () => a.got.length === 10);
+  for (const l of a.got.slice(0, 4)) a.follower.ack(l.seq);
+  await a.follower.stop();
+
+  // While stopped, two rotations: A → .1 → .2, B → .1, C at the path; .3 is an older rotation.
+  writeFileSync(`${a.eve}.3`, linesText(900, 910));
+  const old = (Date.now() - 3_600_000) / 1000;
+  utimesSync(`${a.eve}.3`, old, old);
+  renameSync(a.eve, `${a.eve}.1`);
+  writeFileSync(a.eve, linesText(10, 20));
+  renameSync(`${a.eve}.1`, `${a.eve}.2`);
+  renameSync(a.eve, `${a.eve}.1`);
+  writeFileSync(a.eve, linesText(20, 25));
+
+  const b = harness({ dir, startAt: { kind: 'end' } });
+  await b.follower.start();
+  await until('21 lines', () => b.got.length >= 21, 5_000);
+  await settle();
+  await b.follower.stop();
+  assert.deepEqual(texts(b.got), expected(4, 25));
+  assert.ok(b.got.slice(0, 6).every((l) => l.file === `${a.eve}.2`));
+  assert.ok(b.got.slice(6, 16).every((l) => l.file === `${a.eve}.1`));
+  assert.ok(b.got.slice(16).every((l) => l.file === a.eve));
+  const cp = await b.store.load();
+  assert.equal(cp?.ino, statSync(a.eve).ino);
+  assert.equal(cp?.offset, statSync(a.eve).size);
+});
+
+test('a new follower whose checkpointed file is gone reads the rotated files written since the checkpoint before the current file', async () => {
+  const dir = tempDir();
+  const a = harness({ dir });
+  writeFileSync(a.eve, linesText(0, 10));
+  await a.follower.start();
+  await until('10 lines', () => a.got.length === 10);
+  await a.follower.stop();
+
+  // While stopped (delaycompress): A compressed to .2.gz and removed, B at .1, C at the path;
+  // .3 is an older rotation. New files are made before A goes, so none reuses its inode number.
+  writeFileSync(`${a.eve}.3`, linesText(900, 910));
+  const old = (Date.now() - 3_600_000) / 1000;
+  utimesSync(`${a.eve}.3`, old, old);
+  writeFileSync(`${a.eve}.2.gz`, Buffer.from([0x1f, 0x8b, 8, 0, 10, 0x7b, 0x7d, 10]));
+  writeFileSync(`${a.eve}.1`, linesText(10, 20));
+  writeFileSync(join(dir, 'next'), linesText(20, 25));
+  renameSync(join(dir, 'next'), a.eve);
+
+  const b = harness({ dir, startAt: { kind: 'end' } });
+  await b.follower.start();
+  await until('15 lines', () => b.got.length >= 15, 5_000);
+  await settle();
+  await b.follower.stop();
+  assert.deepEqual(texts(b.got), expected(10, 25));
+  assert.ok(b.got.slice(0, 10).every((l) => l.file === `${a.eve}.1`));
+  assert.ok(b.got.slice(10).every((l) => l.file === a.eve));
+  const cp = await b.store.load();
+  assert.equal(cp?.ino, statSync(a.eve).ino);
+  assert.equal(cp?.offset, statSync(a.eve).size);
+});
+
+test('startAt end starts at the start of a line still being written, so the first line handed out is whole', async (t) => {
+  const h = harness({ startAt: { kind: 'end' } });
+  t.after(() => h.follower.stop());
+  const partial = line(5);
+  writeFileSync(h.eve, linesText(0, 5) + partial.slice(0, 10));
+  await h.follower.start();
+  assert.equal(h.follower.stats().offset, Buffer.byteLength(linesText(0, 5)));
+  appendFileSync(h.eve, `${partial.slice(10)}\n${linesText(6, 8)}`);
+  await until('3 lines', () => h.got.length >= 3, 5_000);
+  await settle();
+  assert.deepEqual(texts(h.got), expected(5, 8));
+});
+
+test('startAt end starts at 0 when the file holds only a line still being written', async (t) => {
+  const h = harness({ startAt: { kind: 'end' } });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, line(0).slice(0, 7));
+  await h.follower.start();
+  assert.equal(h.follower.stats().offset, 0);
+  appendFileSync(h.eve, `${line(0).slice(7)}\n`);
+  await until('1 line', () => h.got.length >= 1, 5_000);
+  assert.deepEqual(texts(h.got), expected(0, 1));
 });
