@@ -33,6 +33,8 @@ const PROLONGED_FAILURE_MS = 10 * 60_000;
  * each, so a HOME_NET edit applies within seconds, not after alerts were masked the old way.
  */
 const FILES_REFRESH_MS = 2_000;
+/** Reading pauses while more than this much of unsent lines is held in memory. */
+const MAX_HELD_BYTES = 32 * 1_048_576;
 /** Every this many file checks, Suricata's socket is asked whether it runs (30 s). */
 const SURICATA_CHECK_EVERY = 15;
 /** Least time between two re-checks of sensorinfo/heartbeat after the collector accepted the token again. */
@@ -184,6 +186,8 @@ export class Agent {
         pollIntervalMs: config.eve.pollIntervalMs,
         maxPendingLines: config.eve.maxPendingLines,
         lineFilter: this.pipeline.wantsLine,
+        // Held lines (no token, HOME_NET unusable) are kept in memory: bound them by size too.
+        readGate: () => (this.pipeline?.heldBytes ?? 0) < MAX_HELD_BYTES,
       },
       this.checkpoints,
       log.child({ component: 'follower' }),

@@ -39,6 +39,11 @@ export interface EveFollowerOptions {
    * Most eve lines are not alerts; this keeps them from ever becoming strings.
    */
   lineFilter?: (bytes: Buffer, start: number, end: number) => boolean;
+  /**
+   * Optional second bound: while it answers false, reading pauses (re-asked at every poll), e.g.
+   * while the consumer holds too many bytes of unsent lines.
+   */
+  readGate?: () => boolean;
 }
 
 export type FollowerState = 'waiting-for-file' | 'following' | 'paused' | 'stopped';
@@ -661,7 +666,7 @@ export class EveFollower {
       this.scheduleSave();
     }
     while (!this.stopped && this.file) {
-      if (this.window.pending >= this.opts.maxPendingLines) {
+      if (this.window.pending >= this.opts.maxPendingLines || (this.opts.readGate !== undefined && !this.opts.readGate())) {
         this.state = 'paused';
         return;
       }

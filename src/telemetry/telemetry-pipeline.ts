@@ -62,6 +62,8 @@ export class TelemetryPipeline {
   private readonly malformedLog: RateLimitedLog;
   private readonly now: () => number;
   private readonly held: EveLine[] = [];
+  /** Characters of the held lines (≈ bytes: eve is mostly ASCII). */
+  private heldChars = 0;
   private warnedHold: string | null = null;
 
   constructor(
@@ -88,6 +90,11 @@ export class TelemetryPipeline {
     return this.held.length;
   }
 
+  /** Size of the held lines in characters; the follower stops reading above a bound. */
+  get heldBytes(): number {
+    return this.heldChars;
+  }
+
   /** Alert lines among the held ones (counted on demand, for /status). */
   get heldAlerts(): number {
     let n = 0;
@@ -97,7 +104,7 @@ export class TelemetryPipeline {
 
   handle(lines: readonly EveLine[]): void {
     for (const line of lines) {
-      if (this.held.length > 0) this.held.push(line);
+      if (this.held.length > 0) this.hold(line);
       else this.handleOne(line);
     }
   }
@@ -105,7 +112,9 @@ export class TelemetryPipeline {
   /** Called when the sink has room again: feeds held lines in order. */
   drain(): void {
     while (this.held.length > 0 && this.sinkHasRoom()) {
-      this.handleOne(this.held.shift()!);
+      const line = this.held.shift()!;
+      this.heldChars -= line.text.length;
+      this.handleOne(line);
     }
   }
 
@@ -154,12 +163,12 @@ export class TelemetryPipeline {
         this.warnedHold = hold;
         this.log.warn(hold ?? 'Alerts are held.', sink === null ? { hint: 'set ETPRO_TOKEN or ETPRO_TOKEN_FILE' } : {});
       }
-      this.held.push(line);
+      this.hold(line);
       this.counters.linesSeen--;
       return;
     }
     if (!sink.hasCapacity()) {
-      this.held.push(line);
+      this.hold(line);
       this.counters.linesSeen--;
       return;
     }
@@ -169,6 +178,11 @@ export class TelemetryPipeline {
     this.counters.alertsRead++;
     this.counters.lastAlertAt = this.now();
     sink.submit(line.seq, serializeEvent(out));
+  }
+
+  private hold(line: EveLine): void {
+    this.held.push(line);
+    this.heldChars += line.text.length;
   }
 
   private malformed(line: EveLine, reason: string): void {

@@ -54,7 +54,7 @@ interface Harness {
   store: CheckpointStore;
 }
 
-function harness(opts: { dir?: string; eveDir?: string; startAt?: StartAt; autoAck?: boolean; maxLineBytes?: number; maxPendingLines?: number; now?: () => number; log?: Logger } = {}): Harness {
+function harness(opts: { dir?: string; eveDir?: string; startAt?: StartAt; autoAck?: boolean; maxLineBytes?: number; maxPendingLines?: number; now?: () => number; log?: Logger; readGate?: () => boolean } = {}): Harness {
   const dir = opts.dir ?? tempDir();
   const eve = join(opts.eveDir ?? dir, 'eve.json');
   const stateDir = join(dir, 'state');
@@ -67,6 +67,7 @@ function harness(opts: { dir?: string; eveDir?: string; startAt?: StartAt; autoA
     maxLineBytes: opts.maxLineBytes ?? 1_048_576,
     pollIntervalMs: POLL_MS,
     maxPendingLines: opts.maxPendingLines ?? 10_000,
+    ...(opts.readGate ? { readGate: opts.readGate } : {}),
   };
   const autoAck = opts.autoAck ?? true;
   const follower: EveFollower = new EveFollower(
@@ -671,4 +672,18 @@ test('startAt end starts at 0 when the file holds only a line still being writte
   appendFileSync(h.eve, `${line(0).slice(7)}\n`);
   await until('1 line', () => h.got.length >= 1, 5_000);
   assert.deepEqual(texts(h.got), expected(0, 1));
+});
+
+test('pauses reading while the read gate is closed and resumes at the next poll once it opens', async (t) => {
+  let open = false;
+  const h = harness({ readGate: () => open });
+  t.after(() => h.follower.stop());
+  writeFileSync(h.eve, linesText(0, 50));
+  await h.follower.start();
+  await settle();
+  assert.equal(h.got.length, 0, 'nothing is read while the gate is closed');
+  assert.equal(h.follower.stats().state, 'paused');
+  open = true;
+  await until('50 lines after the gate opened', () => h.got.length === 50);
+  assert.deepEqual(texts(h.got), expected(0, 50));
 });

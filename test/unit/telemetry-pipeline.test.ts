@@ -191,3 +191,18 @@ test('wantsLine keeps alerts, stats (only with a listener) and lines not shaped 
   assert.equal(check(withStats, statsLine), true, 'stats with a listener');
   assert.equal(check(withoutStats, statsLine), false, 'stats without a listener');
 });
+
+test('counts the size of held lines, so the follower can stop reading, and releases it on drain', () => {
+  const sink = new RecordingSink();
+  sink.capacity = 0;
+  const { p } = pipeline({ sink });
+  const lines = [line(alertLine(1)), line(flowLine), line(alertLine(2))];
+  p.handle(lines);
+  assert.equal(p.heldLines, 3);
+  assert.equal(p.heldBytes, lines.reduce((n, l) => n + l.text.length, 0));
+  sink.capacity = Infinity;
+  p.drain();
+  assert.equal(p.heldLines, 0);
+  assert.equal(p.heldBytes, 0);
+  assert.equal(sink.submitted.length, 2);
+});
