@@ -83,6 +83,21 @@ function harness(opts: { dir?: string; eveDir?: string; startAt?: StartAt; autoA
   return { dir, eve, stateDir, follower, got, store };
 }
 
+/**
+ * A log dir that is a symlink to `first`; pointing it at `second` in one step changes several
+ * files at once, out of the follower's view, whenever its next look happens.
+ */
+function swappableLogDir(): { root: string; logDir: string; first: string; second: string } {
+  const root = tempDir();
+  const logDir = join(root, 'log');
+  const first = join(root, 'first');
+  const second = join(root, 'second');
+  mkdirSync(first);
+  mkdirSync(second);
+  symlinkSync(first, logDir);
+  return { root, logDir, first, second };
+}
+
 const texts = (got: EveLine[]): string[] => got.map((l) => l.text);
 const expected = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => line(from + i));
 
@@ -170,13 +185,7 @@ test('reads a file that was created, written and rotated before the follower fir
 });
 
 test('reads every file rotated out between two looks, oldest first, after finishing the open one', async (t) => {
-  const root = tempDir();
-  const logDir = join(root, 'log');
-  const first = join(root, 'first');
-  const second = join(root, 'second');
-  mkdirSync(first);
-  mkdirSync(second);
-  symlinkSync(first, logDir);
+  const { root, logDir, first, second } = swappableLogDir();
   const h = harness({ dir: root, eveDir: logDir, startAt: { kind: 'end' } });
   t.after(() => h.follower.stop());
   const fd = openSync(join(first, 'eve.json'), 'a');
@@ -551,13 +560,7 @@ test('keeps reading the renamed file while the new file at the path is still emp
 });
 
 test('keeps reading the open file when it was rotated more than once between two looks and every later file is still empty', async (t) => {
-  const root = tempDir();
-  const logDir = join(root, 'log');
-  const first = join(root, 'first');
-  const second = join(root, 'second');
-  mkdirSync(first);
-  mkdirSync(second);
-  symlinkSync(first, logDir);
+  const { root, logDir, first, second } = swappableLogDir();
   const h = harness({ dir: root, eveDir: logDir });
   t.after(() => h.follower.stop());
   const fd = openSync(join(first, 'eve.json'), 'a');
